@@ -1,0 +1,146 @@
+"""What each workflow task does; errors a user can cause leave through ``Exit(message, 2)``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from invoke.exceptions import Exit
+
+from .config import Settings
+from .errors import USAGE_EXIT_CODE, CheckpointError, CorruptCheckpointError, UnknownRunError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from invoke import Context
+
+    from .collection import WorkflowDefinition
+    from .manager import PluginHost
+    from .store import Store
+
+__all__ = ["plugins_command", "run_command", "status_command"]
+
+
+@contextlib.contextmanager
+def _user_errors(definition: WorkflowDefinition) -> Iterator[None]:
+    try:
+        yield
+    except CorruptCheckpointError as exc:
+        raise Exit(
+            f"invoke-checkpoints: {exc}; the run is left as it is: move it away or start a "
+            f"new run with `invoke {definition.name}`",
+            USAGE_EXIT_CODE,
+        ) from None
+    except CheckpointError as exc:
+        raise Exit(f"invoke-checkpoints: {exc}", USAGE_EXIT_CODE) from None
+
+
+def _setup(
+    c: Context, definition: WorkflowDefinition, *, quiet: bool = False
+) -> tuple[Settings, Store, PluginHost]:
+    from .manager import PluginHost
+    from .store import Store
+
+    settings = Settings.from_config(c.config, definition.origin)
+    store = Store(settings.dir, durable=settings.fsync)
+    return settings, store, PluginHost(settings, definition.plugins, quiet=quiet)
+
+
+def _step_number(definition: WorkflowDefinition, value: str) -> int:
+    from .context import RunInfo
+
+    names = definition.step_names
+    target: int | str = int(value) if value.strip().isdigit() else value.strip()
+    return RunInfo("", definition.name, None, names).step_number(target)
+
+
+def run_command(
+    c: Context,
+    definition: WorkflowDefinition,
+    resume: Any,
+    resume_from: str | None,
+    *,
+    dry_run: bool,
+    quiet: bool,
+) -> None:
+    """``invoke <workflow>``: a new run, ``--resume[=ID]``, ``--resume-from``, ``--dry-run``."""
+    with _user_errors(definition):
+        settings, store, plugins = _setup(c, definition, quiet=quiet)
+        run_id = resume if isinstance(resume, str) and resume else None
+        if run_id is not None:
+            store.check_run_id(definition.name, run_id)
+        rerun_from = _step_number(definition, resume_from) if resume_from else None
+        wants_resume = bool(resume) or rerun_from is not None
+        if dry_run:
+            from .plan import print_plan
+
+            print_plan(definition, store, plugins, settings, wants_resume, run_id, rerun_from)
+            return
+        from .engine import Engine, check_compatible, load_run
+
+        if not settings.enabled:
+            Engine(c, definition, settings, plugins, None).plain_run()
+            return
+        lock = store.lock(definition.name)
+        lock.acquire()
+        try:
+            engine = Engine(c, definition, settings, plugins, store, lock)
+            if not wants_resume:
+                engine.new_run()
+                return
+            try:
+                run_dir = load_run(store, definition, run_id)
+            except UnknownRunError:
+                if run_id is not None or rerun_from is not None:
+                    raise
+                engine.new_run()  # `--resume` with no run yet starts one
+                return
+            cp = run_dir.read_checkpoint()
+            check_compatible(cp, definition, run_dir)
+            lock.record(run_dir.run_id)
+            if rerun_from is None and cp.status.value == "completed":
+                print(
+                    f"run {run_dir.run_id} already completed; nothing to resume "
+                    f"(start a new run with `invoke {definition.name}`)"
+                )
+                return
+            engine.resume(run_dir, cp, rerun_from)
+        finally:
+            lock.release()
+
+
+def status_command(
+    c: Context, definition: WorkflowDefinition, run_id: str | None, *, as_json: bool
+) -> None:
+    """``invoke <workflow>.status``: where a run stands."""
+    from .status import render_status, run_status
+
+    with _user_errors(definition):
+        _, store, _ = _setup(c, definition)
+        if run_id is None and store.latest(definition.name) is None:
+            doc: dict[str, Any] = {"workflow": definition.name, "run_id": None, "status": "none"}
+            if as_json:
+                print(json.dumps(doc, indent=2))
+            else:
+                print(f"no runs of workflow {definition.name!r} yet (store: {store.root})")
+            return
+        from .engine import load_run
+
+        doc = run_status(store, definition, load_run(store, definition, run_id))
+        print(json.dumps(doc, indent=2) if as_json else render_status(doc))
+
+
+def plugins_command(c: Context, definition: WorkflowDefinition) -> None:
+    """``invoke <workflow>.plugins``: active plugins and where each came from."""
+    with _user_errors(definition):
+        _, _, plugins = _setup(c, definition)
+        rows = plugins.describe()
+        width = max(len(name) for name, _ in rows)
+        for name, origin in rows:
+            print(f"{name:<{width}}  {origin}")
+        for name in plugins.blocked():
+            print(f"{name:<{width}}  (disabled by checkpoints.disable_plugins)")
+        sys.stdout.flush()

@@ -1,0 +1,120 @@
+"""The ``checkpoints.*`` settings, read through Invoke's own config system.
+
+Every key has a default registered on the workflow collection (``Collection.configure``), so
+``invoke.yaml``, ``INVOKE_CHECKPOINTS_<KEY>`` environment variables and a root collection's
+config all override it the usual Invoke way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import CheckpointError
+
+__all__ = ["DEFAULTS", "Settings", "env_flag"]
+
+#: Defaults of every ``checkpoints.*`` key. Lists are tuples-as-lists for Invoke's merging.
+DEFAULTS: dict[str, Any] = {
+    "dir": ".checkpoints",
+    "enabled": True,
+    "retention_days": 7,
+    "fsync": True,
+    "plugins": [],
+    "disable_plugins": [],
+    "strict_plugins": False,
+}
+
+
+def env_flag(name: str) -> bool:
+    """True when environment variable ``name`` is set to something other than 0/false/empty."""
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+        "0",
+        "false",
+        "no",
+        "off",
+        "",
+    ):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(value, int):
+        return bool(value)
+    raise CheckpointError(f"config checkpoints.{key} must be true or false, got {value!r}")
+
+
+def _int(key: str, value: Any, minimum: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = minimum - 1
+    if isinstance(value, bool) or number < minimum:
+        raise CheckpointError(
+            f"config checkpoints.{key} must be a whole number >= {minimum}, got {value!r}"
+        )
+    return number
+
+
+def _names(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v for v in value.replace(",", " ").split() if v]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise CheckpointError(f"config checkpoints.{key} must be a list of names, got {value!r}")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated ``checkpoints.*`` settings for one command."""
+
+    dir: Path
+    enabled: bool = True
+    retention_days: int = 7
+    fsync: bool = True
+    plugins: tuple[str, ...] = ()
+    disable_plugins: tuple[str, ...] = ()
+    strict_plugins: bool = False
+
+    @classmethod
+    def from_config(cls, config: Any, fallback_root: Path) -> Settings:
+        """Read an ``invoke.Config``; relative ``dir`` is resolved beside the loaded tasks.py."""
+        try:
+            raw = dict(config.get("checkpoints") or {})
+        except (AttributeError, TypeError):
+            raw = {}
+        merged = {**DEFAULTS, **raw}
+        unknown = sorted(set(merged) - set(DEFAULTS))
+        if unknown:
+            # A misspelt key (say `fsycn: false`) must not be silently ignored.
+            known = ", ".join(sorted(DEFAULTS))
+            raise CheckpointError(
+                f"unknown config key checkpoints.{unknown[0]} (known keys: {known})"
+            )
+        root = _project_root(config) or fallback_root
+        directory = Path(os.path.expanduser(str(merged["dir"])))
+        return cls(
+            dir=directory if directory.is_absolute() else root / directory,
+            enabled=_bool("enabled", merged["enabled"]),
+            retention_days=_int("retention_days", merged["retention_days"], 0),
+            fsync=_bool("fsync", merged["fsync"]),
+            plugins=_names("plugins", merged["plugins"]),
+            disable_plugins=_names("disable_plugins", merged["disable_plugins"]),
+            strict_plugins=_bool("strict_plugins", merged["strict_plugins"]),
+        )
+
+
+def _project_root(config: Any) -> Path | None:
+    # Invoke records the directory of the tasks.py it loaded as the project location;
+    # the store lives beside it so running from a subdirectory uses the same store.
+    prefix = getattr(config, "_project_prefix", None)
+    return Path(prefix) if isinstance(prefix, str) and prefix else None

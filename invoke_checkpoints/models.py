@@ -1,0 +1,255 @@
+"""The on-disk format: pydantic v2 models for checkpoint.json, step markers and step state.
+
+Field names follow the user's specification (``shared/spec/checkpoints-readme.md``). This module
+imports pydantic, so it is only imported once a workflow command actually runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainSerializer, ValidationError
+
+from .errors import CorruptCheckpointError, IncompatibleRunError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "ExecutionMode",
+    "Marker",
+    "Metadata",
+    "RunStatus",
+    "SmartExecution",
+    "StepState",
+    "StepStatus",
+    "utcnow",
+]
+
+_M = TypeVar("_M", bound=BaseModel)
+
+#: Version of the on-disk format written by this release. Readers accept the same major version.
+FORMAT_VERSION = "1.0.0"
+_READABLE_MAJOR = 1
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, at second precision like the spec's timestamps."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: A UTC timestamp, written like the spec's ``2025-12-18T12:15:30Z``.
+Timestamp = Annotated[datetime, PlainSerializer(_iso, return_type=str, when_used="json")]
+
+
+class RunStatus(str, Enum):
+    """Status of a whole run as stored in checkpoint.json."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class StepStatus(str, Enum):
+    """Status of one step as stored in its state file."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    SKIPPED = "skipped"
+
+
+class _Model(BaseModel):
+    # Unknown keys written by plugins or newer minor versions are kept, not dropped.
+    model_config = ConfigDict(extra="allow")
+
+
+class ExecutionMode(_Model):
+    """How the run executes (spec: ``execution_mode``)."""
+
+    auto: bool = True
+    smart_execution: bool = False
+    parallel: bool = False
+    dry_run: bool = False
+
+
+class SmartExecution(_Model):
+    """Steps skipped instead of run (spec: ``smart_execution``)."""
+
+    enabled: bool = False
+    skipped_steps: list[int] = Field(default_factory=list)
+    #: Reason of the most recent skip, as in the spec.
+    skip_reason: str | None = None
+    #: Reason per skipped step (keys are step numbers as strings).
+    reasons: dict[str, str] = Field(default_factory=dict)
+
+
+class Metadata(_Model):
+    """Who ran it, where (spec: ``metadata``)."""
+
+    user: str
+    hostname: str
+    pid: int
+
+
+class Checkpoint(_Model):
+    """The master state of one run: ``<run>/checkpoint.json``."""
+
+    version: str = FORMAT_VERSION
+    workflow_id: str
+    workflow: str
+    project_path: str
+    started_at: Timestamp
+    last_checkpoint: Timestamp
+    status: RunStatus = RunStatus.RUNNING
+    completed_steps: list[int] = Field(default_factory=list)
+    current_step: int | None = 0
+    total_steps: int
+    steps: list[str]
+    execution_mode: ExecutionMode = Field(default_factory=ExecutionMode)
+    smart_execution: SmartExecution = Field(default_factory=SmartExecution)
+    environment: dict[str, JsonValue] = Field(default_factory=dict)
+    metadata: Metadata
+    #: Workflow options of the run, restored on resume.
+    options: dict[str, JsonValue] = Field(default_factory=dict)
+    #: ``current_step().run.vars``: JSON values shared by all steps, resume included.
+    vars: dict[str, JsonValue] = Field(default_factory=dict)
+    #: Warnings about the run itself (e.g. a plugin hook that raised).
+    warnings: list[str] = Field(default_factory=list)
+    finished_at: Timestamp | None = None
+
+    def to_json(self) -> bytes:
+        return _dump(self)
+
+    @classmethod
+    def from_json(cls, data: bytes, *, source: str) -> Checkpoint:
+        raw = _load_object(data, source)
+        _check_version(raw, source)
+        return _validate(cls, raw, source)
+
+
+class StepState(_Model):
+    """State of one step that started: ``<run>/state/step_NN_state.json``."""
+
+    step: int
+    name: str
+    status: StepStatus
+    started_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
+    duration_seconds: float | None = None
+    exit_code: int | None = None
+    outputs: dict[str, JsonValue] = Field(default_factory=dict)
+    errors: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    #: Why a step was skipped (``already_complete``, ``no_relevant_changes``, a plugin's reason).
+    reason: str | None = None
+    #: How many times the step has started in this run (resumes included).
+    attempts: int = 1
+
+    def to_json(self) -> bytes:
+        return _dump(self)
+
+    @classmethod
+    def from_json(cls, data: bytes, *, source: str) -> StepState:
+        return _validate(cls, _load_object(data, source), source)
+
+
+class Marker(BaseModel):
+    """A completion marker ``step_NN.complete``: KEY=VALUE lines a POSIX shell can ``source``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    STEP: int
+    NAME: str
+    COMPLETED_AT: Timestamp
+    DURATION_SECONDS: float
+    EXIT_CODE: Literal[0] = 0
+
+    def to_text(self) -> bytes:
+        values = {
+            "STEP": str(self.STEP),
+            "NAME": self.NAME,
+            "COMPLETED_AT": _iso(self.COMPLETED_AT),
+            "DURATION_SECONDS": f"{self.DURATION_SECONDS:.3f}",
+            "EXIT_CODE": str(self.EXIT_CODE),
+        }
+        return "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items()).encode()
+
+    @classmethod
+    def from_text(cls, data: bytes, *, source: str) -> Marker:
+        fields: dict[str, str] = {}
+        try:
+            for line in data.decode("utf-8").splitlines():
+                if not line.strip() or line.lstrip().startswith("#"):
+                    continue
+                key, sep, value = line.partition("=")
+                if not sep:
+                    raise ValueError(f"line {line[:40]!r} is not KEY=VALUE")
+                parts = shlex.split(value)
+                fields[key.strip()] = parts[0] if parts else ""
+        except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+            raise CorruptCheckpointError(f"{source}: not a valid marker ({exc})") from None
+        return _validate(cls, fields, source)
+
+
+def _dump(model: BaseModel) -> bytes:
+    return model.model_dump_json(indent=2).encode() + b"\n"
+
+
+def _load_object(data: bytes, source: str) -> dict[str, Any]:
+    try:
+        raw = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise CorruptCheckpointError(f"{source}: not valid JSON ({_short(exc)})") from None
+    if not isinstance(raw, dict):
+        raise CorruptCheckpointError(f"{source}: expected a JSON object, got {type(raw).__name__}")
+    return raw
+
+
+def _check_version(raw: dict[str, Any], source: str) -> None:
+    version = raw.get("version")
+    if not isinstance(version, str):
+        raise CorruptCheckpointError(f"{source}: missing or invalid 'version'")
+    major = version.split(".", 1)[0]
+    if not major.isdigit():
+        raise CorruptCheckpointError(f"{source}: invalid format version {version!r}")
+    if int(major) != _READABLE_MAJOR:
+        raise IncompatibleRunError(
+            f"{source}: format version {version} is not readable by this invoke-checkpoints "
+            f"(reads {_READABLE_MAJOR}.x); use a matching invoke-checkpoints release "
+            "or start a new run"
+        )
+
+
+def _validate(cls: type[_M], raw: dict[str, Any], source: str) -> _M:
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "document"
+        raise CorruptCheckpointError(
+            f"{source}: invalid field '{where}' ({first['msg']})"
+        ) from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema of each on-disk file, keyed by the file name they are written to in docs/."""
+    return {
+        "checkpoint.schema.json": Checkpoint.model_json_schema(mode="serialization"),
+        "step_state.schema.json": StepState.model_json_schema(mode="serialization"),
+        "marker.schema.json": Marker.model_json_schema(mode="serialization"),
+    }

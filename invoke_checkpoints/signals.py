@@ -1,0 +1,131 @@
+"""Ctrl-C and SIGTERM during a run: stop the step's child processes, record, exit 130 / 143."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from typing import TYPE_CHECKING, Any
+
+from invoke.runners import Local
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import FrameType
+
+__all__ = ["CheckpointRunner", "SignalGuard", "Terminated", "exit_code_for"]
+
+# Runners with a live child process; a signal handler stops them.
+_ACTIVE: set[Local] = set()
+_ACTIVE_LOCK = threading.Lock()
+
+
+def exit_code_for(signum: int) -> int:
+    """The shell convention: 128 + signal number (130 for SIGINT, 143 for SIGTERM)."""
+    return 128 + signum
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when SIGTERM arrives during a step."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class CheckpointRunner(Local):
+    """Invoke's ``Local`` runner, plus: its child can be stopped when the workflow is signalled.
+
+    Installed through Invoke's ``runners.local`` config key, and only when that key still holds
+    Invoke's own ``Local`` (a user's custom runner is left alone).
+    """
+
+    def start(self, command: str, shell: str, env: dict[str, Any]) -> None:
+        super().start(command, shell, env)
+        with _ACTIVE_LOCK:
+            _ACTIVE.add(self)
+
+    def stop(self) -> None:
+        with _ACTIVE_LOCK:
+            _ACTIVE.discard(self)
+        super().stop()
+        # Invoke's Local leaves the child's pipes to the garbage collector (ResourceWarning).
+        process = getattr(self, "process", None)
+        if process is not None:
+            for stream in (process.stdin, process.stdout, process.stderr):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+
+    def send_interrupt(self, interrupt: KeyboardInterrupt) -> None:
+        # Without a pty, Invoke only writes ^C to the child's stdin, which most programs ignore.
+        super().send_interrupt(interrupt)
+        if not self.using_pty:
+            _signal_child(self, signal.SIGINT)
+
+
+def _signal_child(runner: Local, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, AttributeError, TypeError):
+        os.kill(runner.get_pid(), signum)
+
+
+def stop_children(signum: int) -> None:
+    with _ACTIVE_LOCK:
+        runners = list(_ACTIVE)
+    for runner in runners:
+        _signal_child(runner, signum)
+
+
+class SignalGuard:
+    """Turns SIGINT/SIGTERM into an orderly stop.
+
+    Inside a step the signal interrupts the step at once (``KeyboardInterrupt`` or
+    :class:`Terminated`); between steps it is only recorded, so a checkpoint write is never
+    cut in half, and :meth:`check` raises at the next safe point.
+    """
+
+    def __init__(self) -> None:
+        #: The first signal received, if any.
+        self.received: int | None = None
+        self._in_step = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> SignalGuard:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signum
+        if signum == signal.SIGTERM:
+            stop_children(signum)
+        if self._in_step:
+            if signum == signal.SIGINT:
+                # Invoke's runner reacts to KeyboardInterrupt by forwarding it to the child.
+                raise KeyboardInterrupt
+            raise Terminated(signum)
+
+    @contextlib.contextmanager
+    def step(self) -> Iterator[None]:
+        """Mark the region where a signal may interrupt immediately."""
+        self.check()
+        self._in_step = True
+        try:
+            yield
+        finally:
+            self._in_step = False
+
+    def check(self) -> None:
+        """Raise for a signal that arrived while a checkpoint was being written."""
+        if self.received == signal.SIGINT:
+            raise KeyboardInterrupt
+        if self.received is not None:
+            raise Terminated(self.received)

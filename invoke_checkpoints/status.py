@@ -1,0 +1,112 @@
+"""The status of a run, as one JSON-ready document and as text for a terminal.
+
+The document's keys are a public contract (``invoke <workflow>.status --json``); see
+``docs/status.md``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .models import RunStatus, StepStatus, _iso
+from .plugins.reporter import format_duration
+
+if TYPE_CHECKING:
+    from .collection import WorkflowDefinition
+    from .store import RunDir, Store
+
+__all__ = ["effective_status", "render_status", "run_status"]
+
+
+def effective_status(store: Store, workflow: str, run_id: str, recorded: RunStatus) -> str:
+    """``running`` on disk but no live process holds the lock: the process died (interrupted)."""
+    if recorded is RunStatus.RUNNING and store.active_run(workflow) != run_id:
+        return RunStatus.INTERRUPTED.value
+    return recorded.value
+
+
+def run_status(store: Store, definition: WorkflowDefinition, run_dir: RunDir) -> dict[str, Any]:
+    """Everything ``status`` shows about one run, reconciled with the markers on disk."""
+    cp = run_dir.read_checkpoint()
+    done = run_dir.marker_steps()
+    status = effective_status(store, definition.name, run_dir.run_id, cp.status)
+    steps: list[dict[str, Any]] = []
+    for number, name in enumerate(cp.steps):
+        state = run_dir.read_state(number)
+        if number in done:
+            step_status = StepStatus.COMPLETED.value
+        elif state is None:
+            step_status = "pending"
+        elif state.status is StepStatus.RUNNING and status != RunStatus.RUNNING.value:
+            step_status = StepStatus.INTERRUPTED.value
+        elif state.status is StepStatus.COMPLETED:
+            step_status = "pending"  # state written, marker not: it never committed
+        else:
+            step_status = state.status.value
+        steps.append(
+            {
+                "number": number,
+                "name": name,
+                "status": step_status,
+                "duration_seconds": state.duration_seconds if state else None,
+                "exit_code": state.exit_code if state else None,
+                "reason": state.reason if state else None,
+                "error": (state.errors[-1] if state and state.errors else None),
+            }
+        )
+    current: int | None = next(
+        (int(s["number"]) for s in steps if s["status"] != "completed"), None
+    )
+    if status == RunStatus.COMPLETED.value:
+        current = None
+    return {
+        "workflow": cp.workflow,
+        "run_id": run_dir.run_id,
+        "path": str(run_dir.path),
+        "status": status,
+        "completed": len(done),
+        "total": cp.total_steps,
+        "current_step": current,
+        "current_step_name": cp.steps[current] if current is not None else None,
+        "started_at": _iso(cp.started_at),
+        "last_checkpoint": _iso(cp.last_checkpoint),
+        "finished_at": _iso(cp.finished_at) if cp.finished_at else None,
+        "steps": steps,
+        "warnings": list(cp.warnings),
+        "resume_command": (
+            None
+            if status in (RunStatus.COMPLETED.value, RunStatus.RUNNING.value)
+            else f"invoke {cp.workflow} --resume={run_dir.run_id}"
+        ),
+    }
+
+
+def render_status(doc: dict[str, Any]) -> str:
+    """The status document as aligned text."""
+    current = doc["current_step"]
+    where = "-" if current is None else f"{current} ({doc['current_step_name']})"
+    lines = [
+        f"run:              {doc['run_id']}",
+        f"status:           {doc['status']}",
+        f"progress:         {doc['completed']}/{doc['total']} steps complete",
+        f"current step:     {where}",
+        f"started:          {doc['started_at']}",
+        f"last checkpoint:  {doc['last_checkpoint']}",
+        "",
+    ]
+    width = max(len(s["name"]) for s in doc["steps"])
+    for s in doc["steps"]:
+        detail = ""
+        if s["status"] in ("failed", "interrupted") and s["exit_code"] is not None:
+            detail = f"exit {s['exit_code']}"
+        elif s["status"] == "skipped" and s["reason"]:
+            detail = s["reason"]
+        lines.append(
+            f"  {s['number']:>3}  {s['name']:<{width}}  {s['status']:<11}  "
+            f"{format_duration(s['duration_seconds']):>8}  {detail}".rstrip()
+        )
+    for warning in doc["warnings"]:
+        lines.append(f"warning: {warning}")
+    if doc["resume_command"]:
+        lines.extend(["", f"resume with: {doc['resume_command']}"])
+    return "\n".join(lines)

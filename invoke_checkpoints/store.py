@@ -1,0 +1,338 @@
+"""The checkpoint store: run directories, atomic durable writes, the workflow lock, listing.
+
+Layout (one store per project, ``.checkpoints/`` beside tasks.py by default)::
+
+    .checkpoints/
+        .gitignore  README.md
+        <workflow>.lock                 flock held while a run of <workflow> is active
+        <workflow>.lock.json            who holds it (run id, pid, host); trusted only while locked
+        <workflow>_YYYYMMDD_HHMMSS[_N]/
+            checkpoint.json  step_NN.complete  state/step_NN_state.json
+
+Only the standard library is imported at module level; filelock and the pydantic models are
+imported when first needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from .errors import CorruptCheckpointError, InvalidRunIdError, LockHeldError, UnknownRunError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from filelock import BaseFileLock
+
+    from .models import Checkpoint, Marker, StepState
+
+__all__ = ["RunDir", "Store", "WorkflowLock", "atomic_write", "marker_name", "state_name"]
+
+_RUN_ID = re.compile(r"^(?P<name>.+)_(?P<date>\d{8})_(?P<time>\d{6})(?:_(?P<n>[1-9]\d{0,5}))?$")
+_MARKER = re.compile(r"^step_(\d+)\.complete$")
+_MAX_RUN_ID = 200
+_DIR_MODE = 0o700
+_FILE_MODE = 0o600
+_STORE_README = """\
+# invoke-checkpoints store
+
+Checkpoints of `invoke` workflows run in this project: one directory per run, with
+`checkpoint.json`, `step_NN.complete` markers and `state/step_NN_state.json`.
+Created by invoke-checkpoints. It may hold sensitive data: keep it out of version control
+(the `.gitignore` here does that). `invoke <workflow>.status` shows a run.
+"""
+
+
+def marker_name(step: int) -> str:
+    return f"step_{step:02d}.complete"
+
+
+def state_name(step: int) -> str:
+    return f"step_{step:02d}_state.json"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` so a crash leaves either the old or the new file, never half.
+
+    Temp file in the same directory, fsync, ``os.replace``, fsync the directory. With
+    ``durable=False`` both fsyncs are skipped (``checkpoints.fsync: false``).
+    """
+    # One writer per run (the workflow lock); pid+thread keep temp names distinct anyway.
+    import threading
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, _FILE_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if durable:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    if durable:
+        _fsync_dir(path.parent)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise CorruptCheckpointError(f"{path}: file is missing", path=path) from None
+    except OSError as exc:
+        raise CorruptCheckpointError(f"{path}: cannot read ({exc.strerror})", path=path) from None
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """One run's directory and the files in it."""
+
+    path: Path
+    run_id: str
+    durable: bool = True
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / "checkpoint.json"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.path / "state"
+
+    def read_checkpoint(self) -> Checkpoint:
+        from .models import Checkpoint
+
+        cp = Checkpoint.from_json(_read(self.checkpoint_path), source=str(self.checkpoint_path))
+        if cp.workflow_id != self.run_id:
+            raise CorruptCheckpointError(
+                f"{self.checkpoint_path}: workflow_id {cp.workflow_id!r} does not match its "
+                f"directory {self.run_id!r}",
+                run_id=self.run_id,
+                path=self.checkpoint_path,
+            )
+        return cp
+
+    def write_checkpoint(self, cp: Checkpoint) -> None:
+        atomic_write(self.checkpoint_path, cp.to_json(), durable=self.durable)
+
+    def read_state(self, step: int) -> StepState | None:
+        from .models import StepState
+
+        path = self.state_dir / state_name(step)
+        if not path.exists():
+            return None
+        return StepState.from_json(_read(path), source=str(path))
+
+    def write_state(self, state: StepState) -> None:
+        atomic_write(self.state_dir / state_name(state.step), state.to_json(), durable=self.durable)
+
+    def write_marker(self, marker: Marker) -> None:
+        # The marker is the commit point of a step: always durable when fsync is on.
+        atomic_write(self.path / marker_name(marker.STEP), marker.to_text(), durable=self.durable)
+
+    def read_marker(self, step: int) -> Marker | None:
+        from .models import Marker
+
+        path = self.path / marker_name(step)
+        if not path.exists():
+            return None
+        return Marker.from_text(_read(path), source=str(path))
+
+    def remove_marker(self, step: int) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.path / marker_name(step)).unlink()
+
+    def marker_steps(self) -> set[int]:
+        """Step numbers that have a completion marker: the source of truth for "complete"."""
+        found: set[int] = set()
+        with os.scandir(self.path) as entries:
+            for entry in entries:
+                m = _MARKER.match(entry.name)
+                if m and entry.is_file(follow_symlinks=False):
+                    found.add(int(m.group(1)))
+        return found
+
+    def sweep_temp_files(self) -> None:
+        """Remove temp files left by a killed writer; they never hold committed data."""
+        for folder in (self.path, self.state_dir):
+            with contextlib.suppress(FileNotFoundError):
+                for entry in os.scandir(folder):
+                    if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                        with contextlib.suppress(OSError):
+                            os.unlink(entry.path)
+
+    def size_bytes(self) -> int:
+        total = 0
+        for folder in (self.path, self.state_dir):
+            with contextlib.suppress(FileNotFoundError):
+                for entry in os.scandir(folder):
+                    if entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_size
+        return total
+
+
+class Store:
+    """The directory holding all runs of a project's workflows."""
+
+    def __init__(self, root: Path, *, durable: bool = True) -> None:
+        self.root = root
+        self.durable = durable
+
+    def ensure(self) -> None:
+        """Create the store (0700) with its own .gitignore and README, like pytest's cache."""
+        if self.root.is_dir():
+            return
+        self.root.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+        atomic_write(self.root / ".gitignore", b"# Created by invoke-checkpoints.\n*\n")
+        atomic_write(self.root / "README.md", _STORE_README.encode())
+
+    # -- run ids -------------------------------------------------------------------------
+
+    def check_run_id(self, workflow: str, run_id: str) -> str:
+        """Refuse anything but ``<workflow>_YYYYMMDD_HHMMSS[_N]`` before it touches the disk."""
+        m = _RUN_ID.match(run_id) if len(run_id) <= _MAX_RUN_ID else None
+        if m is None or m.group("name") != workflow or "\x00" in run_id:
+            shown = run_id if len(run_id) <= 60 else run_id[:57] + "..."
+            raise InvalidRunIdError(
+                f"invalid run id {shown!r}: expected {workflow}_YYYYMMDD_HHMMSS[_N] "
+                f"(see `invoke {workflow}.status`)",
+                run_id=run_id,
+            )
+        return run_id
+
+    def run_ids(self, workflow: str) -> list[str]:
+        """Ids of every run of ``workflow``, oldest first, from directory names alone."""
+        if not self.root.is_dir():
+            return []
+        keyed: list[tuple[str, str, int, str]] = []
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                m = _RUN_ID.match(entry.name)
+                if m and m.group("name") == workflow and entry.is_dir(follow_symlinks=False):
+                    keyed.append((m["date"], m["time"], int(m["n"] or 1), entry.name))
+        keyed.sort()
+        return [k[3] for k in keyed]
+
+    def latest(self, workflow: str) -> str | None:
+        ids = self.run_ids(workflow)
+        return ids[-1] if ids else None
+
+    def run(self, workflow: str, run_id: str) -> RunDir:
+        """An existing run, by id (validated first)."""
+        self.check_run_id(workflow, run_id)
+        path = self.root / run_id
+        if path.is_symlink() or not path.is_dir():
+            raise UnknownRunError(
+                f"no run {run_id!r} in {self.root} (list them with `invoke {workflow}.status`)",
+                run_id=run_id,
+                path=path,
+            )
+        return RunDir(path, run_id, self.durable)
+
+    def create_run(self, workflow: str, now: datetime) -> RunDir:
+        """A new, empty run directory named after ``now`` (UTC), suffixed ``_N`` on a clash."""
+        self.ensure()
+        base = f"{workflow}_{now.astimezone(timezone.utc):%Y%m%d_%H%M%S}"
+        for n in range(1, 10_000):
+            run_id = base if n == 1 else f"{base}_{n}"
+            path = self.root / run_id
+            try:
+                path.mkdir(mode=_DIR_MODE)
+            except FileExistsError:
+                continue
+            (path / "state").mkdir(mode=_DIR_MODE)
+            if self.durable:
+                _fsync_dir(self.root)
+            return RunDir(path, run_id, self.durable)
+        raise LockHeldError(f"too many runs of {workflow!r} started at {base}", path=self.root)
+
+    # -- locking -------------------------------------------------------------------------
+
+    def lock(self, workflow: str) -> WorkflowLock:
+        self.ensure()
+        return WorkflowLock(self.root / f"{workflow}.lock", workflow)
+
+    def active_run(self, workflow: str) -> str | None:
+        """The id of the run of ``workflow`` whose process holds the lock right now, if any."""
+        path = self.root / f"{workflow}.lock"
+        if not path.exists():
+            return None
+        probe = WorkflowLock(path, workflow)
+        if probe.try_acquire():
+            probe.release()
+            return None
+        holder = probe.holder()
+        return str(holder.get("run_id")) if holder.get("run_id") else None
+
+
+class WorkflowLock:
+    """The flock that makes one run of a workflow active at a time; the kernel frees it on kill."""
+
+    def __init__(self, path: Path, workflow: str) -> None:
+        self.path = path
+        self.workflow = workflow
+        self.info_path = path.with_name(path.name + ".json")
+        self._lock: BaseFileLock | None = None
+
+    def try_acquire(self) -> bool:
+        from filelock import FileLock, Timeout
+
+        self.path.parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+        lock = FileLock(self.path, mode=_FILE_MODE)
+        try:
+            lock.acquire(blocking=False)
+        except Timeout:
+            return False
+        self._lock = lock
+        return True
+
+    def acquire(self) -> None:
+        """Take the lock or fail at once with one line naming the active run."""
+        if self.try_acquire():
+            self.record(run_id=None)
+            return
+        holder = self.holder()
+        who = holder.get("run_id") or "a run starting up"
+        raise LockHeldError(
+            f"workflow {self.workflow!r} is already running: {who} (pid {holder.get('pid', '?')} "
+            f"on {holder.get('host', '?')}); wait for it to finish or stop that process",
+            run_id=str(holder["run_id"]) if holder.get("run_id") else None,
+            path=self.path,
+        )
+
+    def record(self, run_id: str | None) -> None:
+        """Say who holds the lock, for the error message of a second invocation."""
+        info = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
+        atomic_write(self.info_path, json.dumps(info).encode(), durable=False)
+
+    def holder(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.info_path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

@@ -1,0 +1,194 @@
+"""Shared fixtures: a project directory with a tasks.py, run in-process and as a real process."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from invoke import Program
+
+import invoke_checkpoints
+
+# tasks.py is rewritten within the same second by many tests; stale .pyc files would hide that.
+sys.dont_write_bytecode = True
+
+INVOKE = [sys.executable, "-m", "invoke"]
+
+
+@dataclass
+class Outcome:
+    """What one invocation did."""
+
+    code: int
+    out: str
+    err: str
+
+
+class Project:
+    """A directory with a tasks.py; run Invoke on it in-process or in a subprocess."""
+
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.root = root
+        self.store = root / ".checkpoints"
+        self._monkeypatch = monkeypatch
+
+    def write(self, source: str, name: str = "tasks.py") -> Path:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
+        return path
+
+    def invoke(self, *argv: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Outcome:
+        """Run ``invoke argv`` in this process (``Program.run``); exit code from ``SystemExit``."""
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.ExitStack() as stack:
+            self._monkeypatch.chdir(cwd or self.root)
+            for key, value in (env or {}).items():
+                self._monkeypatch.setenv(key, value)
+            stack.enter_context(contextlib.redirect_stdout(out))
+            stack.enter_context(contextlib.redirect_stderr(err))
+            # Invoke mirrors stdin into c.run() children; pytest's captured stdin refuses reads.
+            self._monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+            code = 0
+            try:
+                Program(name="invoke", binary="invoke", version="test").run(
+                    ["invoke", *argv], exit=True
+                )
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            for key in env or {}:
+                self._monkeypatch.delenv(key, raising=False)
+        return Outcome(code, out.getvalue(), err.getvalue())
+
+    def run(
+        self,
+        *argv: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+        cwd: Path | None = None,
+    ) -> Outcome:
+        """Run the real ``invoke`` in a subprocess."""
+        proc = subprocess.run(
+            [*INVOKE, *argv],
+            cwd=cwd or self.root,
+            env=self.env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        return Outcome(proc.returncode, proc.stdout, proc.stderr)
+
+    def popen(self, *argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start the real ``invoke`` in its own session (so signals reach only it and its kids)."""
+        return subprocess.Popen(
+            [*INVOKE, *argv],
+            cwd=self.root,
+            env=self.env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+
+    @staticmethod
+    def env(extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["INVOKE_CHECKPOINTS_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        env.update(extra or {})
+        return env
+
+    # -- reading the store -------------------------------------------------------------------
+
+    def runs(self, workflow: str = "workflow") -> list[Path]:
+        if not self.store.is_dir():
+            return []
+        return sorted(
+            p for p in self.store.iterdir() if p.is_dir() and p.name.startswith(f"{workflow}_")
+        )
+
+    def only_run(self, workflow: str = "workflow") -> Path:
+        runs = self.runs(workflow)
+        assert len(runs) == 1, runs
+        return runs[0]
+
+    @staticmethod
+    def checkpoint(run: Path) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((run / "checkpoint.json").read_text())
+        return data
+
+    @staticmethod
+    def state(run: Path, step: int) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((run / "state" / f"step_{step:02d}_state.json").read_text())
+        return data
+
+    @staticmethod
+    def markers(run: Path) -> list[int]:
+        return sorted(int(p.name[5:-9]) for p in run.glob("step_*.complete"))
+
+    def snapshot(self) -> dict[str, bytes]:
+        """Every file under the store with its bytes, to prove a command changed nothing."""
+        if not self.store.exists():
+            return {}
+        return {
+            str(p.relative_to(self.store)): p.read_bytes()
+            for p in sorted(self.store.rglob("*"))
+            if p.is_file()
+        }
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """An empty project directory; plugin autoload off so the host's plugins cannot interfere."""
+    for key in list(os.environ):
+        if key.startswith("INVOKE_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("INVOKE_CHECKPOINTS_DISABLE_PLUGIN_AUTOLOAD", "1")
+    root = tmp_path / "proj"
+    root.mkdir()
+    return Project(root, monkeypatch)
+
+
+#: A three-step workflow; step ``test`` fails with exit code $FAIL_CODE when $FAIL is set.
+THREE_STEPS = """
+    import os
+    from invoke import Collection, task
+    from invoke_checkpoints import workflow, current_step
+
+    @task
+    def lint(c):
+        c.run("echo lint-ran >> log.txt")
+        current_step().outputs["checked"] = 3
+
+    @task
+    def test(c):
+        c.run("echo test-ran >> log.txt")
+        if os.environ.get("FAIL"):
+            c.run("exit " + os.environ.get("FAIL_CODE", "3"))
+
+    @task
+    def docs(c):
+        c.run("echo docs-ran >> log.txt")
+        return {"pages": 2}
+
+    ns = Collection(lint, test, docs)
+    ns.add_collection(workflow(lint, test, docs))
+"""
+
+
+def log_lines(project: Project) -> list[str]:
+    path = project.root / "log.txt"
+    return path.read_text().split() if path.exists() else []
+
+
+__all__ = ["INVOKE", "THREE_STEPS", "Outcome", "Project", "invoke_checkpoints", "log_lines"]
