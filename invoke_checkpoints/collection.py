@@ -113,7 +113,7 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
 
         run_command(c, definition, resume, resume_from, dry_run=dry_run, quiet=quiet)
 
-    run.__doc__ = help_text or f"Run the {name} workflow ({listing}); --resume continues a run."
+    run.__doc__ = help_text or f"Run workflow '{name}': {listing}. --resume continues a run."
     coll.add_task(
         _task(
             run,
@@ -134,7 +134,7 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
 
         run_command(c, definition, run or True, None, dry_run=False, quiet=quiet)
 
-    resume.__doc__ = f"Continue a run of the {name} workflow (the latest by default)."
+    resume.__doc__ = f"Continue a run of workflow '{name}' (the latest by default)."
     coll.add_task(
         _task(
             resume,
@@ -148,7 +148,7 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
 
         status_command(c, definition, run, as_json=json)
 
-    status.__doc__ = f"Show where a run of the {name} workflow stands (the latest by default)."
+    status.__doc__ = f"Show where a run of workflow '{name}' stands (the latest by default)."
     coll.add_task(
         _task(
             status,
@@ -162,8 +162,56 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
 
         plugins_command(c, definition)
 
-    plugins.__doc__ = f"List the plugins active for the {name} workflow and where each came from."
+    plugins.__doc__ = f"List the plugins active for workflow '{name}' and where each came from."
     coll.add_task(_task(plugins, "plugins"))
+
+    def list_(c: Context, all: bool = False, json: bool = False) -> None:
+        from .commands import list_command
+
+        list_command(c, definition, show_all=all, as_json=json)
+
+    list_.__doc__ = f"List the most recent runs of workflow '{name}' (20; --all for every run)."
+    coll.add_task(
+        _task(
+            list_,
+            "list",
+            help={"all": "every run, not only the latest 20", "json": "print one JSON document"},
+        )
+    )
+
+    def clean(
+        c: Context,
+        older_than: float = -1.0,
+        keep: int = -1,
+        all: bool = False,
+        dry_run: bool = False,
+    ) -> None:
+        from .commands import clean_command
+
+        clean_command(
+            c,
+            definition,
+            older_than=None if older_than == -1.0 else older_than,
+            keep=None if keep == -1 else keep,
+            everything=all,
+            dry_run=dry_run,
+        )
+
+    clean.__doc__ = (
+        f"Remove old runs of workflow '{name}' (default: older than checkpoints.retention_days)."
+    )
+    coll.add_task(
+        _task(
+            clean,
+            "clean",
+            help={
+                "older-than": "remove runs whose last activity is older than DAYS",
+                "keep": "always keep the newest N runs",
+                "all": "remove every run (except one running now)",
+                "dry-run": "list what would be removed and the space it frees; remove nothing",
+            },
+        )
+    )
     coll.configure(
         {"checkpoints": {k: list(v) if isinstance(v, list) else v for k, v in DEFAULTS.items()}}
     )

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .manager import PluginHost
     from .store import Store
 
-__all__ = ["plugins_command", "run_command", "status_command"]
+__all__ = ["clean_command", "list_command", "plugins_command", "run_command", "status_command"]
 
 
 @contextlib.contextmanager
@@ -89,6 +89,7 @@ def run_command(
         try:
             engine = Engine(c, definition, settings, plugins, store, lock)
             if not wants_resume:
+                _retention(settings, store, definition, keep_run=None)
                 engine.new_run()
                 return
             try:
@@ -96,6 +97,7 @@ def run_command(
             except UnknownRunError:
                 if run_id is not None or rerun_from is not None:
                     raise
+                _retention(settings, store, definition, keep_run=None)
                 engine.new_run()  # `--resume` with no run yet starts one
                 return
             cp = run_dir.read_checkpoint()
@@ -107,6 +109,7 @@ def run_command(
                     f"(start a new run with `invoke {definition.name}`)"
                 )
                 return
+            _retention(settings, store, definition, keep_run=run_dir.run_id)
             engine.resume(run_dir, cp, rerun_from)
         finally:
             lock.release()
@@ -144,3 +147,77 @@ def plugins_command(c: Context, definition: WorkflowDefinition) -> None:
         for name in plugins.blocked():
             print(f"{name:<{width}}  (disabled by checkpoints.disable_plugins)")
         sys.stdout.flush()
+
+
+def _retention(
+    settings: Settings, store: Store, definition: WorkflowDefinition, keep_run: str | None
+) -> None:
+    """``checkpoints.auto_clean``: apply the retention policy as a run starts (lock held)."""
+    if not settings.auto_clean:
+        return
+    from .maintenance import auto_clean
+
+    removed = auto_clean(store, definition.name, settings.retention_days, keep_run)
+    if removed:
+        print(
+            f"removed {len(removed)} run(s) older than {settings.retention_days} days "
+            "(checkpoints.retention_days)"
+        )
+
+
+def list_command(
+    c: Context, definition: WorkflowDefinition, *, show_all: bool, as_json: bool
+) -> None:
+    """``invoke <workflow>.list``: the most recent runs, newest first."""
+    from .formatting import use_color
+    from .maintenance import list_document, list_runs, render_list
+
+    with _user_errors(definition):
+        _, store, _ = _setup(c, definition)
+        rows = list_runs(store, definition.name, limit=None if show_all else 20)
+        if as_json:
+            print(json.dumps(list_document(definition.name, store, rows), indent=2))
+        elif not rows:
+            print(f"no runs of workflow {definition.name!r} yet (store: {store.root})")
+        else:
+            print(render_list(rows, color=use_color(sys.stdout)))
+
+
+def clean_command(
+    c: Context,
+    definition: WorkflowDefinition,
+    *,
+    older_than: float | None,
+    keep: int | None,
+    everything: bool,
+    dry_run: bool,
+) -> None:
+    """``invoke <workflow>.clean``: remove old runs; never the active one."""
+    from .formatting import human_size
+    from .maintenance import clean_runs, plan_clean
+
+    with _user_errors(definition):
+        settings, store, _ = _setup(c, definition)
+        if older_than is not None and older_than < 0:
+            raise CheckpointError(f"--older-than must be >= 0 days, got {older_than}")
+        if keep is not None and keep < 0:
+            raise CheckpointError(f"--keep must be >= 0, got {keep}")
+        if not everything and older_than is None and keep is None:
+            if settings.retention_days <= 0:
+                print("checkpoints.retention_days is 0 (keep forever): nothing to clean")
+                return
+            older_than = float(settings.retention_days)
+        plan = plan_clean(
+            store, definition.name, older_than=older_than, keep=keep, everything=everything
+        )
+        if plan.kept_active:
+            print(f"keeping {plan.kept_active}: it is running now")
+        if dry_run:
+            for run_id in plan.remove:
+                print(f"would remove {run_id}")
+            print(f"would remove {len(plan.remove)} run(s), freeing {human_size(plan.freed_bytes)}")
+            return
+        removed = clean_runs(store, definition.name, plan, strict=True)
+        for run_id in removed:
+            print(f"removed {run_id}")
+        print(f"removed {len(removed)} run(s), freed {human_size(plan.freed_bytes)}")

@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "dir": ".checkpoints",
     "enabled": True,
     "retention_days": 7,
+    "auto_clean": True,
     "fsync": True,
     "plugins": [],
     "disable_plugins": [],
@@ -80,6 +81,7 @@ class Settings:
     dir: Path
     enabled: bool = True
     retention_days: int = 7
+    auto_clean: bool = True
     fsync: bool = True
     plugins: tuple[str, ...] = ()
     disable_plugins: tuple[str, ...] = ()
@@ -106,6 +108,7 @@ class Settings:
             dir=directory if directory.is_absolute() else root / directory,
             enabled=_bool("enabled", merged["enabled"]),
             retention_days=_int("retention_days", merged["retention_days"], 0),
+            auto_clean=_bool("auto_clean", merged["auto_clean"]),
             fsync=_bool("fsync", merged["fsync"]),
             plugins=_names("plugins", merged["plugins"]),
             disable_plugins=_names("disable_plugins", merged["disable_plugins"]),

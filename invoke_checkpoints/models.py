@@ -12,7 +12,15 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainSerializer, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from .errors import CorruptCheckpointError, IncompatibleRunError
 
@@ -46,7 +54,11 @@ def _iso(value: datetime) -> str:
 
 
 #: A UTC timestamp, written like the spec's ``2025-12-18T12:15:30Z``.
-Timestamp = Annotated[datetime, PlainSerializer(_iso, return_type=str, when_used="json")]
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(_iso, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 class RunStatus(str, Enum):

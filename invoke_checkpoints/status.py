@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .models import RunStatus, StepStatus, _iso
-from .plugins.reporter import format_duration
+from .formatting import format_duration, human_size
+from .models import RunStatus, StepStatus, _iso, utcnow
 
 if TYPE_CHECKING:
     from .collection import WorkflowDefinition
@@ -54,6 +54,8 @@ def run_status(store: Store, definition: WorkflowDefinition, run_dir: RunDir) ->
                 "error": (state.errors[-1] if state and state.errors else None),
             }
         )
+    end = cp.finished_at if status != RunStatus.RUNNING.value else None
+    elapsed = ((end or utcnow()) - cp.started_at).total_seconds()
     current: int | None = next(
         (int(s["number"]) for s in steps if s["status"] != "completed"), None
     )
@@ -71,6 +73,8 @@ def run_status(store: Store, definition: WorkflowDefinition, run_dir: RunDir) ->
         "started_at": _iso(cp.started_at),
         "last_checkpoint": _iso(cp.last_checkpoint),
         "finished_at": _iso(cp.finished_at) if cp.finished_at else None,
+        "duration_seconds": round(max(elapsed, 0.0), 3),
+        "size_bytes": run_dir.size_bytes(),
         "steps": steps,
         "warnings": list(cp.warnings),
         "resume_command": (
@@ -92,6 +96,9 @@ def render_status(doc: dict[str, Any]) -> str:
         f"current step:     {where}",
         f"started:          {doc['started_at']}",
         f"last checkpoint:  {doc['last_checkpoint']}",
+        f"{'elapsed' if doc['status'] == 'running' else 'duration'}:{' ' * 9}"
+        f"{format_duration(doc['duration_seconds'])}",
+        f"size on disk:     {human_size(doc['size_bytes'])}",
         "",
     ]
     width = max(len(s["name"]) for s in doc["steps"])
@@ -105,6 +112,11 @@ def render_status(doc: dict[str, Any]) -> str:
             f"  {s['number']:>3}  {s['name']:<{width}}  {s['status']:<11}  "
             f"{format_duration(s['duration_seconds']):>8}  {detail}".rstrip()
         )
+    for s in doc["steps"]:
+        if s["status"] in ("failed", "interrupted") and s["error"]:
+            tail = s["error"].splitlines()[-10:]
+            lines.extend(["", f"step {s['number']} ({s['name']}) {s['status']}:"])
+            lines.extend(f"  | {line}" for line in tail)
     for warning in doc["warnings"]:
         lines.append(f"warning: {warning}")
     if doc["resume_command"]:

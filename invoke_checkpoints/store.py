@@ -33,7 +33,15 @@ if TYPE_CHECKING:
 
     from .models import Checkpoint, Marker, StepState
 
-__all__ = ["RunDir", "Store", "WorkflowLock", "atomic_write", "marker_name", "state_name"]
+__all__ = [
+    "RunDir",
+    "Store",
+    "WorkflowLock",
+    "atomic_write",
+    "marker_name",
+    "run_started",
+    "state_name",
+]
 
 _RUN_ID = re.compile(r"^(?P<name>.+)_(?P<date>\d{8})_(?P<time>\d{6})(?:_(?P<n>[1-9]\d{0,5}))?$")
 _MARKER = re.compile(r"^step_(\d+)\.complete$")
@@ -48,6 +56,14 @@ Checkpoints of `invoke` workflows run in this project: one directory per run, wi
 Created by invoke-checkpoints. It may hold sensitive data: keep it out of version control
 (the `.gitignore` here does that). `invoke <workflow>.status` shows a run.
 """
+
+
+def run_started(run_id: str) -> datetime:
+    """When a run started, from its id alone (``<name>_YYYYMMDD_HHMMSS[_N]``, UTC)."""
+    m = _RUN_ID.match(run_id)
+    if m is None:
+        raise InvalidRunIdError(f"invalid run id {run_id!r}", run_id=run_id)
+    return datetime.strptime(m["date"] + m["time"], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
 
 
 def marker_name(step: int) -> str:

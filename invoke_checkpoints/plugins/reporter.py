@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from typing import TYPE_CHECKING, TextIO
 
+from ..formatting import format_clock, format_duration, paint, use_color
+from ..history import eta_seconds
 from ..hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -12,14 +16,30 @@ if TYPE_CHECKING:
     from ..models import StepState
 
 
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+class _Ticker:
+    """On a terminal: one live line with the step's elapsed time and the run's ETA."""
+
+    def __init__(self, out: TextIO, label: str, eta: float | None) -> None:
+        self.out, self.label, self.eta = out, label, eta
+        self.started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="checkpoints-ticker", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(1.0):
+            elapsed = time.monotonic() - self.started
+            text = f"{self.label}: {format_clock(elapsed)} elapsed"
+            if self.eta is not None:
+                text += f", ETA {format_clock(max(self.eta - elapsed, 0.0))}"
+            self.out.write(f"\r\x1b[2K{text}")
+            self.out.flush()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.out.write("\r\x1b[2K")
+        self.out.flush()
 
 
 class ConsoleReporter:
@@ -28,16 +48,25 @@ class ConsoleReporter:
     def __init__(self, *, quiet: bool = False, out: TextIO | None = None) -> None:
         self.quiet = quiet
         self._out = out
-        #: (number, name, outcome, duration, detail) per step this process saw.
+        #: (name, outcome, duration, detail) per step this process saw.
         self.rows: dict[int, tuple[str, str, float | None, str]] = {}
+        #: Median duration per step name in earlier completed runs (for the ETA).
+        self.expected: dict[str, float] = {}
+        self._ticker: _Ticker | None = None
 
     @property
     def out(self) -> TextIO:
         return self._out or sys.stdout
 
     def _print(self, text: str, *, always: bool = False) -> None:
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
         if always or not self.quiet:
             print(text, file=self.out, flush=True)
+
+    def _paint(self, text: str, status: str) -> str:
+        return paint(text, status) if use_color(self.out) else text
 
     @staticmethod
     def _prefix(run: RunInfo, step: StepInfo) -> str:
@@ -47,16 +76,30 @@ class ConsoleReporter:
     def checkpoints_workflow_start(self, run: RunInfo) -> None:
         where = f" ({run.workflow_id})" if run.workflow_id else " (checkpoints disabled)"
         self._print(f"workflow {run.name}{where}: {len(run.steps)} steps")
+        if run.path is not None:
+            from ..history import expected_durations
+            from ..store import Store
+
+            try:
+                store = Store(run.path.parent)
+                self.expected = expected_durations(store, run.name, exclude=run.workflow_id)
+            except OSError:
+                self.expected = {}
 
     @hookimpl
     def checkpoints_step_start(self, run: RunInfo, step: StepInfo) -> None:
-        self._print(self._prefix(run, step))
+        eta = eta_seconds(self.expected, list(run.steps[step.number :]), 0.0)
+        label = self._prefix(run, step)
+        self._print(label + (f" (ETA {format_clock(eta)})" if eta is not None else ""))
+        if not self.quiet and use_color(self.out):
+            self._ticker = _Ticker(self.out, label, eta)
 
     @hookimpl
     def checkpoints_step_complete(self, run: RunInfo, step: StepInfo, state: StepState) -> None:
         self.rows[step.number] = (step.name, "completed", state.duration_seconds, "")
+        outcome = self._paint("completed", "completed")
         self._print(
-            f"{self._prefix(run, step)}: completed in {format_duration(state.duration_seconds)}"
+            f"{self._prefix(run, step)}: {outcome} in {format_duration(state.duration_seconds)}"
         )
 
     @hookimpl
@@ -68,7 +111,7 @@ class ConsoleReporter:
         self.rows[step.number] = (step.name, outcome, state.duration_seconds, detail)
         extra = f" ({detail})" if detail else ""
         self._print(
-            f"{self._prefix(run, step)}: {outcome} after "
+            f"{self._prefix(run, step)}: {self._paint(outcome, outcome)} after "
             f"{format_duration(state.duration_seconds)}{extra}",
             always=True,
         )
@@ -76,18 +119,18 @@ class ConsoleReporter:
     @hookimpl
     def checkpoints_step_skipped(self, run: RunInfo, step: StepInfo, reason: str) -> None:
         self.rows[step.number] = (step.name, "skipped", None, reason)
-        self._print(f"{self._prefix(run, step)}: skipped ({reason})")
+        self._print(f"{self._prefix(run, step)}: {self._paint('skipped', 'skipped')} ({reason})")
 
     @hookimpl
     def checkpoints_workflow_finish(self, run: RunInfo, status: str) -> None:
         if not self.rows:
             return
         width = max(len(name) for name, *_ in self.rows.values())
-        lines = [f"workflow {run.name}: {status}"]
+        lines = [f"workflow {run.name}: {self._paint(status, status)}"]
         for number in sorted(self.rows):
             name, outcome, duration, detail = self.rows[number]
             lines.append(
-                f"  {number:>3}  {name:<{width}}  {outcome:<11}  "
+                f"  {number:>3}  {name:<{width}}  {self._paint(f'{outcome:<11}', outcome)}  "
                 f"{format_duration(duration):>8}  {detail}".rstrip()
             )
         if status != "completed" and run.workflow_id:

@@ -1,0 +1,53 @@
+"""Durations of steps in earlier completed runs, for the ETA shown while a workflow runs."""
+
+from __future__ import annotations
+
+import statistics
+from typing import TYPE_CHECKING
+
+from .errors import CheckpointError
+from .models import RunStatus, StepStatus
+
+if TYPE_CHECKING:
+    from .store import Store
+
+__all__ = ["eta_seconds", "expected_durations"]
+
+
+def expected_durations(
+    store: Store, workflow: str, *, exclude: str | None = None, runs: int = 3, scan: int = 20
+) -> dict[str, float]:
+    """Median duration per step name over the latest ``runs`` completed runs (of the newest
+    ``scan`` runs): a bounded amount of reading, whatever the size of the store."""
+    samples: dict[str, list[float]] = {}
+    found = 0
+    for run_id in reversed(store.run_ids(workflow)[-scan:]):
+        if run_id == exclude:
+            continue
+        try:
+            run_dir = store.run(workflow, run_id)
+            cp = run_dir.read_checkpoint()
+            if cp.status is not RunStatus.COMPLETED:
+                continue
+            for number, name in enumerate(cp.steps):
+                state = run_dir.read_state(number)
+                if state and state.status is StepStatus.COMPLETED and state.duration_seconds:
+                    samples.setdefault(name, []).append(state.duration_seconds)
+        except CheckpointError:
+            continue  # a corrupt old run just does not contribute
+        found += 1
+        if found >= runs:
+            break
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def eta_seconds(
+    expected: dict[str, float], remaining: list[str], elapsed_in_current: float
+) -> float | None:
+    """Seconds left for ``remaining`` steps (the current one first); ``None`` without history
+    for every one of them: no history, no guess."""
+    if not remaining or any(name not in expected for name in remaining):
+        return None
+    current, rest = remaining[0], remaining[1:]
+    left = max(expected[current] - elapsed_in_current, 0.0)
+    return left + sum(expected[name] for name in rest)

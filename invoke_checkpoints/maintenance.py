@@ -1,0 +1,197 @@
+"""Listing and cleaning runs: ``<workflow>.list``, ``<workflow>.clean`` and automatic retention."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import CheckpointError, CorruptCheckpointError
+from .formatting import format_duration, human_size, paint
+from .store import run_started
+
+if TYPE_CHECKING:
+    from .store import Store
+
+__all__ = ["RunSummary", "auto_clean", "clean_runs", "render_list", "summarize"]
+
+_DAY = 86_400.0
+
+
+@dataclass
+class RunSummary:
+    """One line of ``<workflow>.list`` (and its JSON object)."""
+
+    run_id: str
+    status: str
+    started_at: str | None
+    finished_at: str | None
+    duration_seconds: float | None
+    completed: int
+    total: int | None
+    size_bytes: int
+    #: Why a run is listed as ``corrupt``.
+    reason: str | None = None
+
+
+def summarize(store: Store, workflow: str, run_id: str, active: str | None) -> RunSummary:
+    """A run's summary; a corrupt run is reported as ``corrupt`` with the reason, never raised."""
+    run_dir = store.run(workflow, run_id)
+    size = run_dir.size_bytes()
+    done = run_dir.marker_steps()
+    try:
+        cp = run_dir.read_checkpoint()
+    except CheckpointError as exc:
+        started = run_started(run_id).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return RunSummary(run_id, "corrupt", started, None, None, len(done), None, size, str(exc))
+    status = cp.status.value
+    if status == "running" and active != run_id:
+        status = "interrupted"  # its process died: the lock is free
+    end = cp.finished_at or (cp.last_checkpoint if status != "running" else None)
+    duration = (
+        (end - cp.started_at).total_seconds() if end else time.time() - cp.started_at.timestamp()
+    )
+    data = json.loads(cp.to_json())
+    return RunSummary(
+        run_id,
+        status,
+        data["started_at"],
+        data["finished_at"],
+        round(duration, 3),
+        len(done),
+        cp.total_steps,
+        size,
+    )
+
+
+def list_runs(store: Store, workflow: str, *, limit: int | None) -> list[RunSummary]:
+    """The most recent ``limit`` runs (all with ``None``), newest first."""
+    ids = store.run_ids(workflow)
+    if limit is not None:
+        ids = ids[-limit:]
+    active = store.active_run(workflow) if ids else None
+    return [summarize(store, workflow, run_id, active) for run_id in reversed(ids)]
+
+
+def render_list(rows: list[RunSummary], *, color: bool) -> str:
+    """Aligned table of runs."""
+    header = ("RUN", "STATUS", "STARTED", "DURATION", "STEPS", "SIZE")
+    table = [header]
+    for r in rows:
+        steps = f"{r.completed}/{r.total if r.total is not None else '?'}"
+        table.append(
+            (
+                r.run_id,
+                r.status,
+                r.started_at or "-",
+                format_duration(r.duration_seconds),
+                steps,
+                human_size(r.size_bytes),
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate(table):
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        if n and color:
+            cells[1] = paint(cells[1], row[1])
+        lines.append("  ".join(cells).rstrip())
+    for r in rows:
+        if r.reason:
+            lines.append(f"{r.run_id}: corrupt: {r.reason}")
+    return "\n".join(lines)
+
+
+@dataclass
+class CleanPlan:
+    """What ``clean`` removes, and what it keeps on purpose."""
+
+    remove: list[str]
+    kept_active: str | None
+    freed_bytes: int
+
+
+def _age_days(store: Store, run_id: str, now: float) -> float:
+    # Last activity counts, so a week-old run resumed yesterday is not "old".
+    try:
+        mtime = (store.root / run_id / "checkpoint.json").stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    last = max(mtime, run_started(run_id).timestamp())
+    return (now - last) / _DAY
+
+
+def plan_clean(
+    store: Store,
+    workflow: str,
+    *,
+    older_than: float | None,
+    keep: int | None,
+    everything: bool,
+    exclude: tuple[str, ...] = (),
+) -> CleanPlan:
+    """Choose runs to remove: ``everything``; or those beyond the newest ``keep`` that are older
+    than ``older_than`` days (either limit may be ``None``). Never the active run or ``exclude``.
+    """
+    ids = store.run_ids(workflow)
+    active = store.active_run(workflow) if ids else None
+    protected = set(exclude) | ({active} if active else set())
+    newest = set(ids[-keep:]) if keep else set()
+    now = time.time()
+    remove = []
+    for run_id in ids:
+        if run_id in protected or run_id in newest:
+            continue
+        if everything or older_than is None or _age_days(store, run_id, now) > older_than:
+            remove.append(run_id)
+    freed = sum(store.run(workflow, r).size_bytes() for r in remove)
+    return CleanPlan(remove, active, freed)
+
+
+def clean_runs(store: Store, workflow: str, plan: CleanPlan, *, strict: bool) -> list[str]:
+    """Delete the planned runs; ``strict``: a corrupt one among them aborts before any delete."""
+    healthy = []
+    for run_id in plan.remove:
+        try:
+            store.run(workflow, run_id).read_checkpoint()
+        except CorruptCheckpointError as exc:
+            if strict:
+                raise CorruptCheckpointError(
+                    f"{exc}; nothing was removed: repair or move the run away, then clean again",
+                    run_id=run_id,
+                    path=exc.path,
+                ) from None
+            continue
+        healthy.append(run_id)
+    for run_id in healthy:
+        path = store.root / run_id
+        if path.is_symlink():  # never follow a link out of the store
+            continue
+        # Rename first: a half-deleted directory never looks like a run again.
+        doomed = store.root / f".deleting-{run_id}-{os.getpid()}"
+        os.replace(path, doomed)
+        shutil.rmtree(doomed)
+    return healthy
+
+
+def auto_clean(store: Store, workflow: str, retention_days: int, keep_run: str | None) -> list[str]:
+    """Retention at the start of a run: runs older than ``retention_days``; 0 keeps everything."""
+    if retention_days <= 0:
+        return []
+    plan = plan_clean(
+        store,
+        workflow,
+        older_than=float(retention_days),
+        keep=None,
+        everything=False,
+        exclude=(keep_run,) if keep_run else (),
+    )
+    return clean_runs(store, workflow, plan, strict=False)
+
+
+def list_document(workflow: str, store: Store, rows: list[RunSummary]) -> dict[str, Any]:
+    """The ``--json`` document of ``<workflow>.list``."""
+    return {"workflow": workflow, "store": str(store.root), "runs": [asdict(r) for r in rows]}

@@ -1,0 +1,51 @@
+"""The project's own chores, run as a checkpointed workflow: ``invoke check`` (we use what we sell).
+
+    invoke check            # lint -> typecheck -> test, checkpointed
+    invoke check --resume   # after a failure: continue where it stopped
+    invoke test             # any chore on its own
+"""
+
+from __future__ import annotations
+
+import sys
+
+from invoke import Collection, Context, task
+
+from invoke_checkpoints import workflow
+
+PY = sys.executable
+
+
+@task
+def lint(c: Context) -> None:
+    """ruff: lint and format check."""
+    c.run(f"{PY} -m ruff check .")
+    c.run(f"{PY} -m ruff format --check .")
+
+
+@task
+def typecheck(c: Context) -> None:
+    """mypy --strict over the package, tests, bench and tasks.py."""
+    c.run(f"{PY} -m mypy")
+
+
+@task
+def test(c: Context) -> None:
+    """The test suite."""
+    c.run(f"{PY} -m pytest")
+
+
+@task
+def schemas(c: Context) -> None:
+    """Regenerate the JSON Schemas of the on-disk format into docs/schemas/."""
+    c.run(f"{PY} -m invoke_checkpoints.schemas docs/schemas")
+
+
+@task(help={"smoke": "seconds-long correctness run instead of the full measurement"})
+def bench(c: Context, smoke: bool = False) -> None:
+    """Run the benchmark harness (bench/run.py); prints a table and writes JSON."""
+    c.run(f"{PY} bench/run.py" + (" --smoke" if smoke else ""))
+
+
+ns = Collection(lint, typecheck, test, schemas, bench)
+ns.add_collection(workflow(lint, typecheck, test, name="check"))
