@@ -159,7 +159,7 @@ def clean_runs(store: Store, workflow: str, plan: CleanPlan, *, strict: bool) ->
             store.run(workflow, run_id).read_checkpoint()
         except CorruptCheckpointError as exc:
             if strict:
-                raise CorruptCheckpointError(
+                raise CheckpointError(
                     f"{exc}; nothing was removed: repair or move the run away, then clean again",
                     run_id=run_id,
                     path=exc.path,
