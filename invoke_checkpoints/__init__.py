@@ -22,6 +22,7 @@ from .errors import (
     UnknownStepError,
 )
 from .hookspecs import hookimpl, hookspec
+from .steps import Step
 
 if TYPE_CHECKING:
     __version__: str
@@ -34,6 +35,7 @@ __all__ = [
     "LockHeldError",
     "NotInStepError",
     "RunInfo",
+    "Step",
     "StepInfo",
     "UnknownRunError",
     "UnknownStepError",

@@ -8,50 +8,28 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, Task
 
 from .config import DEFAULTS
+from .steps import Step, WorkflowDefinition, build_steps
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-__all__ = ["StepSpec", "WorkflowDefinition", "workflow"]
+__all__ = ["Step", "workflow"]
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 
-@dataclass(frozen=True)
-class StepSpec:
-    """One step: a task, its number and name, and keyword arguments for it."""
-
-    number: int
-    name: str
-    task: Task[Any]
-    args: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class WorkflowDefinition:
-    """Everything ``workflow(...)`` was given, as the commands need it."""
-
-    name: str
-    steps: tuple[StepSpec, ...]
-    #: Directory of the module that called ``workflow()``; the store's fallback location.
-    origin: Path
-    options: dict[str, Any] = field(default_factory=dict)
-    plugins: tuple[object, ...] = ()
-
-    @property
-    def step_names(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.steps)
+#: Options ``workflow(**options)`` accepts; each is saved with the run and restored on resume.
+_OPTIONS = {"parallel": bool, "smart": bool, "max_workers": int}
 
 
 def workflow(
-    *steps: Task[Any],
+    *steps: Task[Any] | Step | list[Task[Any] | Step] | tuple[Task[Any] | Step, ...],
     name: str = "workflow",
     plugins: Iterable[object] = (),
     help: str | None = None,
@@ -59,40 +37,36 @@ def workflow(
 ) -> Collection:
     """Turn Invoke tasks into a checkpointed workflow; returns a Collection to add to ``ns``.
 
-    ``ns.add_collection(workflow(lint, test, docs))`` adds ``invoke workflow`` (run or
-    resume), ``workflow.status``, ``workflow.resume`` and ``workflow.plugins``. Steps are
-    numbered from 0 in the order given; a step's pre/post tasks run inside that step.
+    ``ns.add_collection(workflow(lint, [unit, integration], docs))`` adds ``invoke workflow``
+    (run or resume) and ``workflow.status``, ``.resume``, ``.list``, ``.clean``, ``.plugins``.
+    Steps are numbered from 0 in the order given; a list or tuple is a parallel group; a step's
+    pre/post tasks run inside that step. Options: ``parallel``, ``smart``, ``max_workers``.
     """
-    if options:
-        raise TypeError(f"workflow() got unknown option(s): {', '.join(sorted(options))}")
+    for key, value in options.items():
+        kind = _OPTIONS.get(key)
+        if kind is None:
+            known = ", ".join(sorted(_OPTIONS))
+            raise TypeError(f"workflow() got an unknown option {key!r} (options: {known})")
+        bad_int = kind is int and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        )
+        if not isinstance(value, kind) or bad_int:
+            raise TypeError(f"workflow() option {key}={value!r} must be a {kind.__name__}")
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(
             f"workflow name {name!r} must start with a letter and use letters, digits, - or _"
         )
     if not steps:
         raise ValueError(f"workflow {name!r} needs at least one step")
-    specs = []
-    for number, step in enumerate(steps):
-        if not isinstance(step, Task):
-            raise TypeError(
-                f"workflow {name!r} step {number} must be an invoke Task (decorate it with "
-                f"@task), got {step!r}"
-            )
-        specs.append(StepSpec(number, step.name, step))
-    seen: dict[str, int] = {}
-    for spec in specs:
-        if spec.name in seen:
-            raise ValueError(
-                f"workflow {name!r} has two steps named {spec.name!r} "
-                f"(steps {seen[spec.name]} and {spec.number}); step names must be unique"
-            )
-        seen[spec.name] = spec.number
+    specs, groups = build_steps(name, steps)
     caller = sys._getframe(1).f_globals.get("__file__")
     definition = WorkflowDefinition(
         name=name,
-        steps=tuple(specs),
+        steps=specs,
         origin=Path(caller).resolve().parent if caller else Path.cwd(),
+        options=dict(options),
         plugins=tuple(plugins),
+        groups=groups,
     )
     return _build_collection(definition, help)
 
@@ -107,11 +81,31 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
         resume: Any = None,
         resume_from: str | None = None,
         dry_run: bool = False,
+        explain: bool = False,
         quiet: bool = False,
+        smart: bool = False,
+        no_smart: bool = False,
+        parallel: bool = False,
+        max_workers: int = 0,
     ) -> None:
         from .commands import run_command
 
-        run_command(c, definition, resume, resume_from, dry_run=dry_run, quiet=quiet)
+        if smart and no_smart:
+            from invoke.exceptions import Exit
+
+            raise Exit("invoke-checkpoints: --smart and --no-smart contradict each other", 2)
+        run_command(
+            c,
+            definition,
+            resume,
+            resume_from,
+            dry_run=dry_run,
+            explain=explain,
+            quiet=quiet,
+            smart=True if smart else (False if no_smart else None),
+            parallel=True if parallel else None,
+            max_workers=max_workers or None,
+        )
 
     run.__doc__ = help_text or f"Run workflow '{name}': {listing}. --resume continues a run."
     coll.add_task(
@@ -124,7 +118,12 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
                 "resume": "continue the latest unfinished run, or run ID (--resume=ID)",
                 "resume-from": "continue, re-running from step N or NAME on",
                 "dry-run": "print the plan (run / complete / skip, and why); write nothing",
+                "explain": "print why each step runs or is skipped, then run",
                 "quiet": "print only failures and the summary",
+                "smart": "skip steps whose inputs, args and code are unchanged (default)",
+                "no-smart": "run every step, even when nothing changed",
+                "parallel": "run the steps of each parallel group concurrently",
+                "max-workers": "threads per parallel group (default: one per step)",
             },
         )
     )

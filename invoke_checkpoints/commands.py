@@ -17,9 +17,10 @@ if TYPE_CHECKING:
 
     from invoke import Context
 
-    from .collection import WorkflowDefinition
+    from .engine import RunOptions
     from .manager import PluginHost
-    from .store import Store
+    from .steps import WorkflowDefinition
+    from .store import Store, WorkflowLock
 
 __all__ = ["clean_command", "list_command", "plugins_command", "run_command", "status_command"]
 
@@ -42,11 +43,14 @@ def _setup(
     c: Context, definition: WorkflowDefinition, *, quiet: bool = False
 ) -> tuple[Settings, Store, PluginHost]:
     from .manager import PluginHost
+    from .plugins.smart import SmartExecution
     from .store import Store
 
     settings = Settings.from_config(c.config, definition.origin)
     store = Store(settings.dir, durable=settings.fsync)
-    return settings, store, PluginHost(settings, definition.plugins, quiet=quiet)
+    smart = SmartExecution(store.root, settings.root, definition.name, settings.smart_execution)
+    plugins = PluginHost(settings, definition.plugins, quiet=quiet, builtins=[("smart", smart)])
+    return settings, store, plugins
 
 
 def _step_number(definition: WorkflowDefinition, value: str) -> int:
@@ -57,16 +61,47 @@ def _step_number(definition: WorkflowDefinition, value: str) -> int:
     return RunInfo("", definition.name, None, names).step_number(target)
 
 
+def _options(
+    settings: Settings,
+    definition: WorkflowDefinition,
+    flags: dict[str, Any],
+    saved: dict[str, Any] | None,
+) -> RunOptions:
+    """Config < ``workflow(**options)`` < the run's saved options (on resume) < flags."""
+    from .engine import RunOptions
+
+    merged: dict[str, Any] = {
+        "parallel": settings.parallel,
+        "smart": settings.smart_execution,
+        "max_workers": settings.max_workers or None,
+    }
+    merged.update(definition.options)
+    merged.update({k: v for k, v in (saved or {}).items() if k in merged})
+    merged.update({k: v for k, v in flags.items() if v is not None})
+    return RunOptions(
+        parallel=bool(merged["parallel"]),
+        smart=bool(merged["smart"]),
+        max_workers=int(merged["max_workers"]) if merged["max_workers"] else None,
+    )
+
+
 def run_command(
     c: Context,
     definition: WorkflowDefinition,
-    resume: Any,
-    resume_from: str | None,
+    resume: Any = None,
+    resume_from: str | None = None,
     *,
-    dry_run: bool,
-    quiet: bool,
+    dry_run: bool = False,
+    explain: bool = False,
+    quiet: bool = False,
+    smart: bool | None = None,
+    parallel: bool | None = None,
+    max_workers: int | None = None,
 ) -> None:
     """``invoke <workflow>``: a new run, ``--resume[=ID]``, ``--resume-from``, ``--dry-run``."""
+    if max_workers is not None and max_workers < 1:
+        raise Exit(f"invoke-checkpoints: --max-workers must be >= 1, got {max_workers}", 2)
+    flags = {"smart": smart, "parallel": parallel, "max_workers": max_workers}
     with _user_errors(definition):
         settings, store, plugins = _setup(c, definition, quiet=quiet)
         run_id = resume if isinstance(resume, str) and resume else None
@@ -74,45 +109,93 @@ def run_command(
             store.check_run_id(definition.name, run_id)
         rerun_from = _step_number(definition, resume_from) if resume_from else None
         wants_resume = bool(resume) or rerun_from is not None
-        if dry_run:
-            from .plan import print_plan
+        if dry_run or explain:
+            from .plan import Plan
 
-            print_plan(definition, store, plugins, settings, wants_resume, run_id, rerun_from)
-            return
-        from .engine import Engine, check_compatible, load_run
-
+            plan = Plan(definition, store, plugins, settings)
+            saved = plan.load(wants_resume, run_id, rerun_from)
+            options = _options(settings, definition, flags, saved)
+            _configure_smart(plugins, options)
+            plan.show(options, dry_run=dry_run)
+            if dry_run or plan.nothing_to_do:
+                return
         if not settings.enabled:
-            Engine(c, definition, settings, plugins, None).plain_run()
+            from .engine import Engine
+
+            options = _options(settings, definition, flags, None)
+            Engine(c, definition, plugins, None, options, project=settings.root).plain_run()
             return
         lock = store.lock(definition.name)
         lock.acquire()
         try:
-            engine = Engine(c, definition, settings, plugins, store, lock)
-            if not wants_resume:
-                _retention(settings, store, definition, keep_run=None)
-                engine.new_run()
-                return
-            try:
-                run_dir = load_run(store, definition, run_id)
-            except UnknownRunError:
-                if run_id is not None or rerun_from is not None:
-                    raise
-                _retention(settings, store, definition, keep_run=None)
-                engine.new_run()  # `--resume` with no run yet starts one
-                return
-            cp = run_dir.read_checkpoint()
-            check_compatible(cp, definition, run_dir)
-            lock.record(run_dir.run_id)
-            if rerun_from is None and cp.status.value == "completed":
-                print(
-                    f"run {run_dir.run_id} already completed; nothing to resume "
-                    f"(start a new run with `invoke {definition.name}`)"
-                )
-                return
-            _retention(settings, store, definition, keep_run=run_dir.run_id)
-            engine.resume(run_dir, cp, rerun_from)
+            _run_locked(
+                c,
+                definition,
+                settings,
+                store,
+                plugins,
+                lock,
+                flags,
+                wants_resume,
+                run_id,
+                rerun_from,
+            )
         finally:
             lock.release()
+
+
+def _run_locked(
+    c: Context,
+    definition: WorkflowDefinition,
+    settings: Settings,
+    store: Store,
+    plugins: PluginHost,
+    lock: WorkflowLock,
+    flags: dict[str, Any],
+    wants_resume: bool,
+    run_id: str | None,
+    rerun_from: int | None,
+) -> None:
+    """Start or resume a run while holding the workflow's lock."""
+    from .engine import Engine
+    from .recovery import check_compatible, load_run
+
+    def engine(saved: dict[str, Any] | None) -> Engine:
+        options = _options(settings, definition, flags, saved)
+        _configure_smart(plugins, options)
+        return Engine(c, definition, plugins, store, options, lock, project=settings.root)
+
+    run_dir = None
+    if wants_resume:
+        try:
+            run_dir = load_run(store, definition, run_id)
+        except UnknownRunError:
+            if run_id is not None or rerun_from is not None:
+                raise  # `--resume` alone with no run yet starts one
+    if run_dir is None:
+        _retention(settings, store, definition, keep_run=None)
+        engine(None).new_run()
+        return
+    cp = run_dir.read_checkpoint()
+    check_compatible(cp, definition, run_dir)
+    lock.record(run_dir.run_id)
+    if rerun_from is None and cp.status.value == "completed":
+        print(
+            f"run {run_dir.run_id} already completed; nothing to resume "
+            f"(start a new run with `invoke {definition.name}`)"
+        )
+        return
+    _retention(settings, store, definition, keep_run=run_dir.run_id)
+    engine(dict(cp.options)).resume(run_dir, cp, rerun_from)
+
+
+def _configure_smart(plugins: PluginHost, options: RunOptions) -> None:
+    """The built-in ``smart`` plugin follows the run's options (unless it is blocked)."""
+    from .plugins.smart import SmartExecution
+
+    smart = plugins.pm.get_plugin("smart")
+    if isinstance(smart, SmartExecution):
+        smart.enabled = options.smart
 
 
 def status_command(
@@ -130,7 +213,7 @@ def status_command(
             else:
                 print(f"no runs of workflow {definition.name!r} yet (store: {store.root})")
             return
-        from .engine import load_run
+        from .recovery import load_run
 
         doc = run_status(store, definition, load_run(store, definition, run_id))
         print(json.dumps(doc, indent=2) if as_json else render_status(doc))

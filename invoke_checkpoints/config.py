@@ -22,6 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "enabled": True,
     "retention_days": 7,
     "auto_clean": True,
+    "smart_execution": True,
+    "parallel": False,
+    "max_workers": 0,
     "fsync": True,
     "plugins": [],
     "disable_plugins": [],
@@ -79,9 +82,15 @@ class Settings:
     """Validated ``checkpoints.*`` settings for one command."""
 
     dir: Path
+    #: The project: the directory of the tasks.py Invoke loaded.
+    root: Path = Path()
     enabled: bool = True
     retention_days: int = 7
     auto_clean: bool = True
+    smart_execution: bool = True
+    parallel: bool = False
+    #: Threads per parallel group; 0 means one per step of the group.
+    max_workers: int = 0
     fsync: bool = True
     plugins: tuple[str, ...] = ()
     disable_plugins: tuple[str, ...] = ()
@@ -106,9 +115,13 @@ class Settings:
         directory = Path(os.path.expanduser(str(merged["dir"])))
         return cls(
             dir=directory if directory.is_absolute() else root / directory,
+            root=root,
             enabled=_bool("enabled", merged["enabled"]),
             retention_days=_int("retention_days", merged["retention_days"], 0),
             auto_clean=_bool("auto_clean", merged["auto_clean"]),
+            smart_execution=_bool("smart_execution", merged["smart_execution"]),
+            parallel=_bool("parallel", merged["parallel"]),
+            max_workers=_int("max_workers", merged["max_workers"], 0),
             fsync=_bool("fsync", merged["fsync"]),
             plugins=_names("plugins", merged["plugins"]),
             disable_plugins=_names("disable_plugins", merged["disable_plugins"]),

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from invoke import Task
 
+    from .steps import StepSpec
     from .store import RunDir
 
 __all__ = ["RunInfo", "StepInfo", "current_step"]
@@ -67,9 +68,18 @@ class StepInfo:
     name: str
     task: Task[Any]
     run: RunInfo
+    #: Keyword arguments the task is called with (``Step(args=...)``).
+    args: dict[str, Any] = field(default_factory=dict)
+    #: Glob patterns of the step's input files (``Step(inputs=...)``).
+    inputs: tuple[str, ...] = ()
     #: Saved into the step's state file when the step ends.
     outputs: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, spec: StepSpec, run: RunInfo) -> StepInfo:
+        """The step as the engine and plugins see it."""
+        return cls(spec.number, spec.name, spec.task, run, dict(spec.args), spec.inputs)
 
     def warn(self, message: str) -> None:
         """Record a warning in the step's state file (``warnings``)."""

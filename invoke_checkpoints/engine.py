@@ -3,33 +3,49 @@
 Write order for a step: state file (``running``) -> task runs -> state file (final) ->
 checkpoint.json -> ``step_NN.complete``. The marker is the commit point: a step with a marker
 never runs again; everything else is reconciled from the markers when a run is loaded.
+Parallel groups (``parallel.py``) use the same step primitives from worker threads; the
+engine's lock serialises every write and every hook call.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import signal
+import threading
 import time
-import traceback
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from invoke import Call, Collection, Context, Executor
-from invoke.exceptions import Exit, UnexpectedExit
+from invoke.exceptions import Exit
 from invoke.runners import Local
 
 from .context import RunInfo, StepInfo, _reset_current, _set_current
-from .errors import IncompatibleRunError, UnknownRunError
-from .models import Checkpoint, Marker, Metadata, RunStatus, StepState, StepStatus, utcnow
+from .models import Checkpoint, GroupState, Marker, RunStatus, StepState, StepStatus, utcnow
+from .outcomes import error_text, exit_code, is_json, jsonable, metadata, strict_message
 from .signals import CheckpointRunner, SignalGuard, Terminated, exit_code_for
 
 if TYPE_CHECKING:
-    from .collection import StepSpec, WorkflowDefinition
-    from .config import Settings
+    from pathlib import Path
+
+    from invoke import Config
+
     from .manager import PluginHost
+    from .steps import StepSpec, WorkflowDefinition
     from .store import RunDir, Store, WorkflowLock
 
-__all__ = ["Engine", "check_compatible", "load_run"]
+__all__ = ["Engine", "RunOptions"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Execution options of one run; saved in checkpoint.json and restored on resume."""
+
+    parallel: bool = False
+    smart: bool = True
+    max_workers: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"parallel": self.parallel, "smart": self.smart, "max_workers": self.max_workers}
 
 
 class Engine:
@@ -39,21 +55,26 @@ class Engine:
         self,
         c: Context,
         definition: WorkflowDefinition,
-        settings: Settings,
         plugins: PluginHost,
         store: Store | None,
+        options: RunOptions,
         lock: WorkflowLock | None = None,
+        *,
+        project: Path | None = None,
     ) -> None:
         self.c = c
-        self.lock = lock
+        self.project = project
         self.definition = definition
-        self.settings = settings
         self.plugins = plugins
         self.store = store
+        self.options = options
+        self.lock = lock
         self.run_dir: RunDir | None = None
         self.cp: Checkpoint | None = None
         self.done: set[int] = set()
         self.guard = SignalGuard()
+        #: Serialises checkpoint writes and hook calls (parallel steps run in threads).
+        self.mutex = threading.RLock()
         plugins.on_error = self._record_plugin_error
         if c.config.runners.local is Local:
             c.config.runners.local = CheckpointRunner
@@ -70,163 +91,209 @@ class Engine:
         self.cp = Checkpoint(
             workflow_id=self.run_dir.run_id,
             workflow=self.definition.name,
-            project_path=str(self.store.root.parent),
+            project_path=str(self.project or self.store.root.parent),
             started_at=now,
             last_checkpoint=now,
             total_steps=len(self.definition.steps),
             steps=list(self.definition.step_names),
-            metadata=_metadata(),
-            options=dict(self.definition.options),
+            metadata=metadata(),
         )
-        self._execute(first=0)
+        self._execute()
 
     def resume(self, run_dir: RunDir, cp: Checkpoint, rerun_from: int | None) -> None:
         """Continue ``run_dir`` at its first step without a marker (or at ``rerun_from``)."""
         self.run_dir, self.cp = run_dir, cp
         run_dir.sweep_temp_files()
         if rerun_from is not None:
-            for number in sorted(self.done_steps(run_dir) - set(range(rerun_from))):
+            for number in sorted(run_dir.marker_steps() - set(range(rerun_from))):
                 run_dir.remove_marker(number)
-        self.done = self.done_steps(run_dir)
-        self.cp.metadata = _metadata()
-        self.cp.finished_at = None
-        first = next((n for n in range(len(self.definition.steps)) if n not in self.done), 0)
-        self._execute(first=first)
+        self.done = run_dir.marker_steps()
+        cp.metadata = metadata()
+        cp.finished_at = None
+        self._execute()
 
     def plain_run(self) -> None:
         """``checkpoints.enabled: false``: run the steps in order, write nothing."""
-        self._execute(first=0)
-
-    @staticmethod
-    def done_steps(run_dir: RunDir) -> set[int]:
-        return run_dir.marker_steps()
+        self._execute()
 
     # -- the loop ----------------------------------------------------------------------------
 
-    def _execute(self, first: int) -> None:
-        steps = self.definition.step_names
+    def _execute(self) -> None:
         rd = self.run_dir
-        run = RunInfo(
+        self.run = RunInfo(
             workflow_id=rd.run_id if rd else "",
             name=self.definition.name,
             path=rd.path if rd else None,
-            steps=steps,
+            steps=self.definition.step_names,
             vars=dict(self.cp.vars) if self.cp else {},
             _dir=rd,
         )
-        self.run = run
         with self.guard:
             if self.cp is not None:
-                self.cp.status = RunStatus.RUNNING
-                self.cp.environment = self._environment(run)
-                self._save_checkpoint(current=first)
-            self.plugins.notify("checkpoints_workflow_start", run=run)
+                self._prepare_checkpoint()
+            self.plugins.notify("checkpoints_workflow_start", run=self.run)
             self._strict_check()
-            for spec in self.definition.steps:
-                info = StepInfo(spec.number, spec.name, spec.task, run)
-                if spec.number in self.done or spec.number < first:
-                    self.plugins.notify(
-                        "checkpoints_step_skipped", run=run, step=info, reason="already_complete"
-                    )
-                    continue
-                self._interruption_point(info)
-                reason = self.plugins.first("checkpoints_should_skip_step", run=run, step=info)
-                if reason:
-                    self._skip(info, str(reason))
-                    continue
-                self._run_step(spec, info)
-                self._strict_check()
+            for group, batch in self._batches():
+                if group is not None and self.options.parallel:
+                    from .parallel import run_group
+
+                    run_group(self, group, [self.definition.steps[n] for n in batch])
+                else:
+                    for number in batch:
+                        self._sequential(self.definition.steps[number])
+                    if group is not None:
+                        self.set_group(group, "completed")
             self._finish(RunStatus.COMPLETED)
             if self.plugins.strict_failure is not None:
                 # workflow_finish itself raised: the run is complete, the exit code says so.
-                raise Exit(_strict_message(self.plugins.strict_failure), 1)
+                raise Exit(strict_message(self.plugins.strict_failure), 1)
 
-    def _run_step(self, spec: StepSpec, info: StepInfo) -> None:
-        previous = self.run_dir.read_state(spec.number) if self.run_dir else None
-        state = StepState(
-            step=spec.number,
-            name=spec.name,
-            status=StepStatus.RUNNING,
-            started_at=utcnow(),
-            attempts=(previous.attempts + 1) if previous else 1,
-        )
-        self._write_state(state)
-        self.plugins.notify("checkpoints_step_start", run=self.run, step=info)
-        started = time.monotonic()
+    def _batches(self) -> list[tuple[int | None, tuple[int, ...]]]:
+        return [
+            (self.definition.steps[batch[0]].group, batch) for batch in self.definition.batches()
+        ]
+
+    def _prepare_checkpoint(self) -> None:
+        cp = self.cp
+        assert cp is not None
+        cp.status = RunStatus.RUNNING
+        cp.options = self.options.to_json()
+        cp.execution_mode.parallel = self.options.parallel
+        cp.execution_mode.smart_execution = self.options.smart
+        cp.smart_execution.enabled = self.options.smart
+        cp.parallel_execution.enabled = self.options.parallel
+        cp.parallel_execution.max_workers = self.options.max_workers
+        groups = self.definition.groups
+        if [g.steps for g in cp.parallel_execution.groups] != [list(g) for g in groups]:
+            cp.parallel_execution.groups = [GroupState(steps=list(g)) for g in groups]
+        for state, members in zip(cp.parallel_execution.groups, groups, strict=True):
+            state.status = "completed" if set(members) <= self.done else "pending"
+        cp.environment = self._environment()
+        self.save_checkpoint(current=self.next_step(-1))
+
+    def pending(self, spec: StepSpec) -> StepInfo | None:
+        """Announce a step that will not run (complete, skipped) or return it to be run."""
+        info = StepInfo.of(spec, self.run)
+        if spec.number in self.done:
+            self.notify("checkpoints_step_skipped", step=info, reason="already_complete")
+            return None
+        self.interruption_point(info)
+        reason = self.plugins.first("checkpoints_should_skip_step", run=self.run, step=info)
+        if reason:
+            self._skip(info, str(reason))
+            return None
+        return info
+
+    def _sequential(self, spec: StepSpec) -> None:
+        info = self.pending(spec)
+        if info is None:
+            return
+        state, started = self.begin_step(spec, info)
         token = _set_current(info)
         try:
             with self.guard.step():
-                result = self._call_task(spec)
+                result = self.call_task(spec, self.c.config)
         except (KeyboardInterrupt, Terminated) as exc:
-            self._step_ended(state, info, started, exc)
-            signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
-            self._stop(info, signum)
+            self.step_ended(state, info, started, exc)
+            self.stop(info, exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
         except BaseException as exc:
-            self._step_ended(state, info, started, exc)
+            self.step_ended(state, info, started, exc)
             if self.guard.received is not None:
-                self._stop(info, self.guard.received)
-            self._finish(RunStatus.FAILED, current=spec.number)
+                self.stop(info, self.guard.received)
+            self.fail(spec.number)
             raise
         finally:
             _reset_current(token)
-        if result is not None and _is_json(result):
-            info.outputs["result"] = result
-        self._step_ended(state, info, started, None)
+        self.step_ended(state, info, started, None, result)
+        self._strict_check()
 
-    def _call_task(self, spec: StepSpec) -> Any:
+    # -- step primitives (thread-safe) -------------------------------------------------------
+
+    def notify(self, hook: str, **kwargs: Any) -> None:
+        with self.mutex:
+            self.plugins.notify(hook, run=self.run, **kwargs)
+
+    def begin_step(self, spec: StepSpec, info: StepInfo) -> tuple[StepState, float]:
+        """Write the ``running`` state and fire ``checkpoints_step_start``."""
+        with self.mutex:
+            previous = self.run_dir.read_state(spec.number) if self.run_dir else None
+            state = StepState(
+                step=spec.number,
+                name=spec.name,
+                status=StepStatus.RUNNING,
+                started_at=utcnow(),
+                attempts=(previous.attempts + 1) if previous else 1,
+            )
+            self._write_state(state)
+            self.plugins.notify("checkpoints_step_start", run=self.run, step=info)
+        return state, time.monotonic()
+
+    def call_task(self, spec: StepSpec, config: Config) -> Any:
         """Run the step's task with its pre/post tasks, the way Invoke's Executor expands them."""
-        executor = Executor(Collection(), config=self.c.config)
+        executor = Executor(Collection(), config=config)
         main = Call(spec.task, kwargs=dict(spec.args))
         calls = executor.expand_calls([main])
-        if self.c.config.get("tasks", {}).get("dedupe", True):
+        if config.get("tasks", {}).get("dedupe", True):
             calls = executor.dedupe(calls)
         result = None
         for call in calls:
-            value = call.task(self._fresh_context(), *call.args, **call.kwargs)
+            value = call.task(self._fresh_context(config), *call.args, **call.kwargs)
             if call is main:
                 result = value
         return result
 
-    def _fresh_context(self) -> Context:
+    def _fresh_context(self, config: Config) -> Context:
         # Like Executor: a new Context per call on the same config (Invoke 3 adds `remainder`).
         remainder = getattr(self.c, "remainder", None)
         if remainder is None:
-            return Context(config=self.c.config)
-        return Context(config=self.c.config, remainder=remainder)  # type: ignore[call-arg,unused-ignore]
+            return Context(config=config)
+        return Context(config=config, remainder=remainder)  # type: ignore[call-arg,unused-ignore]
 
-    def _step_ended(
-        self, state: StepState, info: StepInfo, started: float, error: BaseException | None
+    def step_ended(
+        self,
+        state: StepState,
+        info: StepInfo,
+        started: float,
+        error: BaseException | None,
+        result: Any = None,
     ) -> None:
-        state.duration_seconds = round(time.monotonic() - started, 3)
-        state.completed_at = utcnow()
-        state.outputs = _jsonable(info.outputs, info.warnings, "outputs")
-        state.warnings = list(info.warnings)
-        if error is None:
-            state.status, state.exit_code = StepStatus.COMPLETED, 0
+        """Record the outcome: state file, checkpoint.json, then the marker (the commit point)."""
+        if error is None and result is not None and is_json(result):
+            info.outputs["result"] = result
+        with self.mutex:
+            state.duration_seconds = round(time.monotonic() - started, 3)
+            state.completed_at = utcnow()
+            state.outputs = jsonable(info.outputs, info.warnings, "outputs")
+            state.warnings = list(info.warnings)
+            if error is None:
+                self._commit(state, info)
+                return
+            interrupted = isinstance(error, (KeyboardInterrupt, Terminated))
+            interrupted = interrupted or self.guard.received is not None
+            state.status = StepStatus.INTERRUPTED if interrupted else StepStatus.FAILED
+            state.exit_code = exit_code(error, self.guard.received)
+            state.errors = [error_text(error)]
             self._write_state(state)
-            self.done.add(state.step)
-            self._save_checkpoint(current=self._next_step(state.step))
-            if self.run_dir is not None:
-                self.run_dir.write_marker(
-                    Marker(
-                        STEP=state.step,
-                        NAME=state.name,
-                        COMPLETED_AT=state.completed_at,
-                        DURATION_SECONDS=state.duration_seconds,
-                    )
-                )
-            self.plugins.notify("checkpoints_step_complete", run=self.run, step=info, state=state)
-            return
-        interrupted = isinstance(error, (KeyboardInterrupt, Terminated)) or (
-            self.guard.received is not None
-        )
-        state.status = StepStatus.INTERRUPTED if interrupted else StepStatus.FAILED
-        state.exit_code = _exit_code(error, self.guard.received)
-        state.errors = [_error_text(error)]
+            self.plugins.notify(
+                "checkpoints_step_failed", run=self.run, step=info, state=state, error=error
+            )
+
+    def _commit(self, state: StepState, info: StepInfo) -> None:
+        state.status, state.exit_code = StepStatus.COMPLETED, 0
         self._write_state(state)
-        self.plugins.notify(
-            "checkpoints_step_failed", run=self.run, step=info, state=state, error=error
-        )
+        self.done.add(state.step)
+        self.save_checkpoint(current=self.next_step(-1))
+        if self.run_dir is not None:
+            assert state.completed_at is not None and state.duration_seconds is not None
+            self.run_dir.write_marker(
+                Marker(
+                    STEP=state.step,
+                    NAME=state.name,
+                    COMPLETED_AT=state.completed_at,
+                    DURATION_SECONDS=state.duration_seconds,
+                )
+            )
+        self.plugins.notify("checkpoints_step_complete", run=self.run, step=info, state=state)
 
     def _skip(self, info: StepInfo, reason: str) -> None:
         now = utcnow()
@@ -239,38 +306,43 @@ class Engine:
             duration_seconds=0.0,
             reason=reason,
         )
-        self._write_state(state)
-        if self.cp is not None:
-            smart = self.cp.smart_execution
-            if info.number not in smart.skipped_steps:
-                smart.skipped_steps.append(info.number)
-            smart.skip_reason = reason
-            smart.reasons[str(info.number)] = reason
-        self.plugins.notify("checkpoints_step_skipped", run=self.run, step=info, reason=reason)
+        with self.mutex:
+            self._write_state(state)
+            if self.cp is not None:
+                smart = self.cp.smart_execution
+                if info.number not in smart.skipped_steps:
+                    smart.skipped_steps.append(info.number)
+                smart.skip_reason = reason
+                smart.reasons[str(info.number)] = reason
+            self.plugins.notify("checkpoints_step_skipped", run=self.run, step=info, reason=reason)
 
     # -- stopping ----------------------------------------------------------------------------
 
-    def _interruption_point(self, info: StepInfo) -> None:
+    def interruption_point(self, info: StepInfo) -> None:
+        """Act on a signal that arrived while a checkpoint was being written."""
         try:
             self.guard.check()
         except (KeyboardInterrupt, Terminated) as exc:
-            self._stop(info, exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
+            self.stop(info, exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
 
-    def _stop(self, info: StepInfo, signum: int) -> None:
+    def stop(self, info: StepInfo, signum: int) -> None:
         self._finish(RunStatus.INTERRUPTED, current=info.number)
         name = signal.Signals(signum).name
         where = f"; resume with: invoke {self.run.name} --resume" if self.run_dir else ""
-        raise Exit(
-            f"{name}: stopped at step {info.number} ({info.name}){where}", exit_code_for(signum)
-        )
+        message = f"{name}: stopped at step {info.number} ({info.name}){where}"
+        raise Exit(message, exit_code_for(signum))
+
+    def fail(self, current: int) -> None:
+        self._finish(RunStatus.FAILED, current=current)
 
     def _finish(self, status: RunStatus, current: int | None = None) -> None:
-        if self.cp is not None:
-            self.cp.status = status
-            self.cp.finished_at = utcnow()
-            self._save_checkpoint(current=None if status is RunStatus.COMPLETED else current)
-        self.run.status = status.value
-        self.plugins.notify("checkpoints_workflow_finish", run=self.run, status=status.value)
+        with self.mutex:
+            if self.cp is not None:
+                self.cp.status = status
+                self.cp.finished_at = utcnow()
+                self.save_checkpoint(current=None if status is RunStatus.COMPLETED else current)
+            self.run.status = status.value
+            self.plugins.notify("checkpoints_workflow_finish", run=self.run, status=status.value)
 
     def _strict_check(self) -> None:
         """With ``checkpoints.strict_plugins``, a hook that raised fails the run here.
@@ -281,135 +353,45 @@ class Engine:
         if failure is None:
             return
         self.plugins.strict_failure = None
-        self._finish(RunStatus.FAILED, current=self._next_step(-1))
-        raise Exit(_strict_message(failure), 1)
+        self._finish(RunStatus.FAILED, current=self.next_step(-1))
+        raise Exit(strict_message(failure), 1)
 
     # -- writing -----------------------------------------------------------------------------
 
-    def _next_step(self, after: int) -> int | None:
+    def next_step(self, after: int) -> int | None:
         total = len(self.definition.steps)
         return next((n for n in range(after + 1, total) if n not in self.done), None)
+
+    def set_group(self, group: int, status: str) -> None:
+        with self.mutex:
+            if self.cp is not None:
+                self.cp.parallel_execution.groups[group].status = status  # type: ignore[assignment]
+                self.save_checkpoint(current=self.next_step(-1))
 
     def _write_state(self, state: StepState) -> None:
         if self.run_dir is not None:
             self.run_dir.write_state(state)
 
-    def _save_checkpoint(self, current: int | None) -> None:
+    def save_checkpoint(self, current: int | None) -> None:
         if self.cp is None or self.run_dir is None:
             return
-        cp = self.cp
-        cp.completed_steps = sorted(self.done)
-        cp.current_step = current
-        cp.last_checkpoint = utcnow()
-        cp.vars = _jsonable(self.run.vars, cp.warnings, "vars")
-        self.run_dir.write_checkpoint(cp)
+        with self.mutex:
+            cp = self.cp
+            cp.completed_steps = sorted(self.done)
+            cp.current_step = current
+            cp.last_checkpoint = utcnow()
+            cp.vars = jsonable(self.run.vars, cp.warnings, "vars")
+            self.run_dir.write_checkpoint(cp)
 
     def _record_plugin_error(self, message: str) -> None:
         if self.cp is not None:
             self.cp.warnings.append(message)
 
-    def _environment(self, run: RunInfo) -> dict[str, Any]:
+    def _environment(self) -> dict[str, Any]:
         env: dict[str, Any] = {}
-        for name, result in self.plugins.each("checkpoints_environment", run=run):
-            if not isinstance(result, dict):
-                self._record_plugin_error(
-                    f"plugin {name!r}: checkpoints_environment must return a dict"
-                )
-            elif name == "environment":
+        for name, result in self.plugins.each("checkpoints_environment", run=self.run):
+            if name == "environment":
                 env.update(result)
             else:
                 env[name] = result
-        return _jsonable(env, self.cp.warnings if self.cp else [], "environment")
-
-
-def check_compatible(cp: Checkpoint, definition: WorkflowDefinition, run_dir: RunDir) -> None:
-    """Refuse to resume a run recorded for another workflow or another list of steps."""
-    expected = list(definition.step_names)
-    if cp.workflow != definition.name:
-        raise IncompatibleRunError(
-            f"run {run_dir.run_id} belongs to workflow {cp.workflow!r}, not {definition.name!r}",
-            run_id=run_dir.run_id,
-        )
-    if cp.steps != expected:
-        diff = next(
-            (i for i, (a, b) in enumerate(zip(cp.steps, expected, strict=False)) if a != b),
-            min(len(cp.steps), len(expected)),
-        )
-        raise IncompatibleRunError(
-            f"run {run_dir.run_id} was recorded with steps [{', '.join(cp.steps)}] but "
-            f"workflow {definition.name!r} now has [{', '.join(expected)}] (they differ at "
-            f"step {diff}); start a new run with `invoke {definition.name}`",
-            run_id=run_dir.run_id,
-        )
-
-
-def load_run(store: Store, definition: WorkflowDefinition, run_id: str | None) -> RunDir:
-    """The run named ``run_id``, or the latest run; ``UnknownRunError`` when there is none."""
-    name = definition.name
-    if run_id is None:
-        run_id = store.latest(name)
-        if run_id is None:
-            raise UnknownRunError(f"no run of workflow {name!r} in {store.root} yet")
-    return store.run(name, run_id)
-
-
-def _strict_message(failure: str) -> str:
-    return f"{failure} (checkpoints.strict_plugins is on, so the run stops)"
-
-
-def _metadata() -> Metadata:
-    import getpass
-    import socket
-
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        user = str(os.getuid())
-    return Metadata(user=user, hostname=socket.gethostname(), pid=os.getpid())
-
-
-def _is_json(value: Any) -> bool:
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        return False
-    return True
-
-
-def _jsonable(data: dict[str, Any], warnings: list[str], what: str) -> dict[str, Any]:
-    """``data`` as JSON values; anything else is saved as its repr, with a warning."""
-    clean: dict[str, Any] = {}
-    for key, value in data.items():
-        if _is_json(value):
-            clean[str(key)] = value
-        else:
-            clean[str(key)] = repr(value)
-            note = f"{what}[{key!r}] is not JSON-serialisable; saved as its repr"
-            if note not in warnings:
-                warnings.append(note)
-    return clean
-
-
-def _exit_code(error: BaseException, received: int | None) -> int:
-    if isinstance(error, Terminated):
-        return exit_code_for(error.signum)
-    if isinstance(error, KeyboardInterrupt) or received is not None:
-        return exit_code_for(received or signal.SIGINT)
-    if isinstance(error, UnexpectedExit):
-        return int(error.result.exited)
-    if isinstance(error, Exit):
-        return int(error.code)
-    return 1
-
-
-def _error_text(error: BaseException) -> str:
-    if isinstance(error, UnexpectedExit):
-        result = error.result
-        text = f"command {result.command!r} exited with code {result.exited}"
-        tail = [line for line in (result.stderr or "").splitlines() if line.strip()][-20:]
-        return text + ("\n" + "\n".join(tail) if tail else "")
-    if isinstance(error, (KeyboardInterrupt, Terminated)):
-        return "interrupted by a signal"
-    if isinstance(error, Exit):
-        return f"Exit({error.code}): {error.message or ''}".rstrip(": ")
-    return "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip()
+        return jsonable(env, self.cp.warnings if self.cp else [], "environment")

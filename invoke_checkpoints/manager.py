@@ -1,9 +1,24 @@
-"""The plugin host: builds the pluggy manager and calls hooks so one plugin cannot hurt a run."""
+"""The plugin host: builds the pluggy manager and calls hooks so one plugin cannot hurt a run.
+
+Registration order (pluggy calls the most recently registered implementation first, so a later
+source overrides an earlier one in ``checkpoints_should_skip_step``):
+
+1. built-ins: ``environment``, ``reporter``;
+2. the ``invoke_checkpoints`` entry-point group (off with
+   ``INVOKE_CHECKPOINTS_DISABLE_PLUGIN_AUTOLOAD=1``);
+3. ``checkpoints.plugins`` (dotted module names);
+4. ``workflow(..., plugins=[...])``.
+
+Any of them is skipped when its name is in ``checkpoints.disable_plugins``.
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
+import threading
+import traceback
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, TextIO
 
 import pluggy
@@ -16,10 +31,20 @@ from .errors import CheckpointError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-__all__ = ["BUILTIN_NAMES", "PluginError", "PluginHost"]
+__all__ = ["AUTOLOAD_ENV", "BUILTIN_NAMES", "DEBUG_ENV", "PluginError", "PluginHost"]
 
 #: Built-in plugins, in registration order; each can be blocked by name like any other.
 BUILTIN_NAMES = ("environment", "reporter")
+#: Set to 1 to skip the entry-point group (config and ``workflow(plugins=...)`` still load).
+AUTOLOAD_ENV = "INVOKE_CHECKPOINTS_DISABLE_PLUGIN_AUTOLOAD"
+#: Set to 1 to trace every hook call to stderr.
+DEBUG_ENV = "INVOKE_CHECKPOINTS_DEBUG"
+#: What a hook must return when it returns anything at all (``None`` is always allowed).
+_RESULT_TYPES: dict[str, type] = {
+    "checkpoints_should_skip_step": str,
+    "checkpoints_environment": dict,
+}
+_PREFIX = "invoke-checkpoints"
 
 
 class PluginError(CheckpointError):
@@ -36,50 +61,101 @@ class PluginHost:
         *,
         quiet: bool = False,
         out: TextIO | None = None,
+        builtins: Iterable[tuple[str, object]] = (),
     ) -> None:
+        """Register every plugin; ``builtins`` adds more built-ins as ``(name, plugin)``."""
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.strict = settings.strict_plugins
-        self.debug = env_flag("INVOKE_CHECKPOINTS_DEBUG")
+        self.debug = env_flag(DEBUG_ENV)
         #: Called with a one-line message whenever a hook raises (the engine records it).
         self.on_error: Callable[[str], None] = lambda message: None
         #: The first hook error while strict; the engine fails the run with it.
         self.strict_failure: str | None = None
+        #: Plugin name -> where it came from, in registration order (``workflow.plugins``).
+        self.origins: dict[str, str] = {}
+        #: Hooks never run concurrently (steps may run in threads); plugins need no locking.
+        self._lock = threading.RLock()
         for name in settings.disable_plugins:
             self.pm.set_blocked(name)
 
         from .plugins import environment
         from .plugins.reporter import ConsoleReporter
 
-        self.pm.register(environment, name="environment")
-        self.pm.register(ConsoleReporter(quiet=quiet, out=out), name="reporter")
-        if not env_flag("INVOKE_CHECKPOINTS_DISABLE_PLUGIN_AUTOLOAD"):
-            try:
-                self.pm.load_setuptools_entrypoints(hookspecs.PROJECT)
-            except Exception as exc:
-                raise PluginError(f"loading entry-point plugins failed: {_describe(exc)}") from exc
+        self._register(environment, "environment", "built-in")
+        self._register(ConsoleReporter(quiet=quiet, out=out), "reporter", "built-in")
+        for name, plugin in builtins:
+            self._register(plugin, name, "built-in")
+        if not env_flag(AUTOLOAD_ENV):
+            self._load_entry_points()
         for dotted in settings.plugins:
             if self.pm.has_plugin(dotted) or self.pm.is_blocked(dotted):
                 continue
+            module = _import(dotted, "config checkpoints.plugins")
+            self._register(module, dotted, "checkpoints.plugins")
+        for given in extra:
+            plugin = _import(given, "workflow(plugins=...)") if isinstance(given, str) else given
+            self._register(plugin, self._name_for(plugin), "workflow(plugins=...)")
+
+    # -- registering -------------------------------------------------------------------------
+
+    def _load_entry_points(self) -> None:
+        from importlib.metadata import entry_points
+
+        # entry_points() lists each distribution once (the first found on sys.path wins).
+        for ep in entry_points(group=hookspecs.PROJECT):
+            if self.pm.has_plugin(ep.name) or self.pm.is_blocked(ep.name):
+                continue
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else ep.value
             try:
-                module = importlib.import_module(dotted)
+                plugin = ep.load()
             except Exception as exc:
                 raise PluginError(
-                    f"config checkpoints.plugins: cannot import {dotted!r} ({_describe(exc)})"
+                    f"plugin {ep.name!r} (entry point of {dist}) cannot be loaded: "
+                    f"{_describe(exc)}; block it with checkpoints.disable_plugins: [{ep.name}] "
+                    f"or set {AUTOLOAD_ENV}=1"
                 ) from exc
-            self._register(module, dotted)
-        for plugin in extra:
-            self._register(
-                importlib.import_module(plugin) if isinstance(plugin, str) else plugin, None
-            )
+            self._register(plugin, ep.name, f"{dist} (entry point)")
 
-    def _register(self, plugin: object, name: str | None) -> None:
+    def _name_for(self, plugin: object) -> str:
+        """A stable name for a plugin given to ``workflow()``, usable in ``disable_plugins``."""
+        if isinstance(plugin, ModuleType):
+            return plugin.__name__
+        qualname = getattr(plugin, "__qualname__", None)  # a class or function given as is
+        if not isinstance(qualname, str):
+            qualname = type(plugin).__qualname__
+        base = f"{_module_of(plugin)}.{qualname}"
+        name, n = base, 1
+        while name in self.origins:
+            n += 1
+            name = f"{base}#{n}"
+        return name
+
+    def _register(self, plugin: object, name: str, origin: str) -> None:
         if self.pm.is_registered(plugin):
             return
         try:
-            self.pm.register(plugin, name=name)
+            registered = self.pm.register(plugin, name=name)
+            if registered is None:  # blocked by checkpoints.disable_plugins
+                return
+            wrappers = [
+                impl.function.__name__
+                for caller in self.pm.get_hookcallers(plugin) or []
+                for impl in caller.get_hookimpls()
+                if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper)
+            ]
+            self.pm.check_pending()
         except (pluggy.PluginValidationError, ValueError) as exc:
-            raise PluginError(f"plugin {name or plugin!r} is invalid: {exc}") from exc
+            if self.pm.is_registered(plugin):
+                self.pm.unregister(plugin)
+            raise PluginError(f"plugin {name!r} is invalid: {exc}") from exc
+        if wrappers:
+            self.pm.unregister(plugin)
+            raise PluginError(
+                f"plugin {name!r} is invalid: hook wrappers are not supported "
+                f"({', '.join(sorted(wrappers))}); use a plain @hookimpl"
+            )
+        self.origins[name] = origin
 
     # -- calling -----------------------------------------------------------------------------
 
@@ -87,64 +163,128 @@ class PluginHost:
         # pluggy calls the last registered implementation first (tryfirst/trylast respected).
         return list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
 
+    def _trace(self, text: str) -> None:
+        print(f"{_PREFIX} debug: {text}", file=sys.stderr, flush=True)
+
+    def _fail(self, message: str) -> None:
+        print(f"{_PREFIX}: {message}", file=sys.stderr, flush=True)
+        self.on_error(message)
+        if self.strict and self.strict_failure is None:
+            self.strict_failure = message
+
     def _call(self, impl: pluggy.HookImpl, hook: str, kwargs: dict[str, Any]) -> tuple[bool, Any]:
+        """Call one implementation; ``(False, None)`` if it raised or returned the wrong type."""
         args = {name: kwargs[name] for name in impl.argnames}
         if self.debug:
-            shown = ", ".join(f"{k}={_brief(v)}" for k, v in kwargs.items())
-            print(
-                f"invoke-checkpoints debug: {hook}({shown}) -> {impl.plugin_name}", file=sys.stderr
-            )
+            shown = ", ".join(f"{k}={_brief(v)}" for k, v in args.items())
+            self._trace(f"{hook}({shown}) -> {impl.plugin_name}")
         try:
-            return True, impl.function(**args)
-        except Exception as exc:
-            message = f"plugin {impl.plugin_name!r} failed in {hook}: {_describe(exc)}"
-            print(f"invoke-checkpoints: {message}", file=sys.stderr, flush=True)
-            self.on_error(message)
-            if self.strict and self.strict_failure is None:
-                self.strict_failure = message
+            result = impl.function(**args)
+        except (Exception, SystemExit) as exc:
+            if self.debug:
+                sys.stderr.write("".join(traceback.format_exception(exc)))
+            self._fail(f"plugin {impl.plugin_name!r} failed in {hook}: {_describe(exc)}")
             return False, None
+        if self.debug and result is not None:
+            self._trace(f"{hook} <- {impl.plugin_name} returned {_brief(result)}")
+        expected = _RESULT_TYPES.get(hook)
+        if result is not None and expected is not None and not isinstance(result, expected):
+            self._fail(
+                f"plugin {impl.plugin_name!r} failed in {hook}: returned "
+                f"{type(result).__name__}, expected {expected.__name__} or None"
+            )
+            return False, None
+        return True, result
+
+    def _calls(self, hook: str) -> list[pluggy.HookImpl]:
+        impls = self._impls(hook)
+        if self.debug and not impls:
+            self._trace(f"{hook}: no implementations")
+        return impls
 
     def notify(self, hook: str, **kwargs: Any) -> None:
         """Call every implementation of a notification hook; one that raises is reported."""
-        for impl in self._impls(hook):
-            self._call(impl, hook, kwargs)
+        with self._lock:
+            for impl in self._calls(hook):
+                self._call(impl, hook, kwargs)
 
     def first(self, hook: str, **kwargs: Any) -> Any:
         """Call a firstresult hook: the first result that is not ``None`` or empty wins."""
-        for impl in self._impls(hook):
-            ok, result = self._call(impl, hook, kwargs)
-            if ok and result:
-                return result
+        with self._lock:
+            for impl in self._calls(hook):
+                ok, result = self._call(impl, hook, kwargs)
+                if ok and result:
+                    return result
         return None
 
     def each(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call every implementation, returning ``(plugin name, result)`` pairs."""
         results = []
-        for impl in self._impls(hook):
-            ok, result = self._call(impl, hook, kwargs)
-            if ok and result is not None:
-                results.append((impl.plugin_name, result))
+        with self._lock:
+            for impl in self._calls(hook):
+                ok, result = self._call(impl, hook, kwargs)
+                if ok and result is not None:
+                    results.append((impl.plugin_name, result))
         return results
 
+    # -- describing --------------------------------------------------------------------------
+
     def describe(self) -> list[tuple[str, str]]:
-        """``(plugin name, where it came from)`` for every active plugin."""
-        dists = {id(plugin): dist for plugin, dist in self.pm.list_plugin_distinfo()}
+        """``(plugin name, where it came from)`` for every active plugin, in registration order.
+
+        Built-ins say ``built-in``; entry-point plugins name their distribution and version;
+        the others name how they were requested and, when installed, their distribution.
+        """
         rows = []
-        for name, plugin in self.pm.list_name_plugin():
+        for name, source in self.origins.items():
+            plugin = self.pm.get_plugin(name)
             if plugin is None:
                 continue
-            dist = dists.get(id(plugin))
-            if dist is not None:
-                origin = f"{dist.project_name} {dist.version} (entry point)"
-            elif name in BUILTIN_NAMES:
-                origin = "built-in"
+            if source == "built-in":
+                origin = f"built-in (invoke-checkpoints {_own_version()})"
+            elif source.endswith("(entry point)"):
+                origin = source
             else:
-                origin = getattr(plugin, "__name__", type(plugin).__module__)
+                dist = _distribution_of(plugin)
+                origin = f"{f'{dist}, ' if dist else ''}{_module_of(plugin)} ({source})"
             rows.append((name, origin))
         return rows
 
     def blocked(self) -> list[str]:
+        """Names in ``checkpoints.disable_plugins``, whether or not such a plugin exists."""
         return [name for name, plugin in self.pm.list_name_plugin() if plugin is None]
+
+
+def _import(dotted: str, source: str) -> ModuleType:
+    try:
+        return importlib.import_module(dotted)
+    except Exception as exc:
+        raise PluginError(f"{source}: cannot import {dotted!r} ({_describe(exc)})") from exc
+
+
+def _module_of(plugin: object) -> str:
+    if isinstance(plugin, ModuleType):
+        return plugin.__name__
+    return str(getattr(plugin, "__module__", None) or type(plugin).__module__)
+
+
+def _own_version() -> str:
+    from importlib.metadata import version
+
+    return version("invoke-checkpoints")
+
+
+def _distribution_of(plugin: object) -> str | None:
+    """``name version`` of the installed distribution that provides the plugin's module."""
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    top = _module_of(plugin).partition(".")[0]
+    for dist in packages_distributions().get(top, []):
+        try:
+            return f"{dist} {version(dist)}"
+        except PackageNotFoundError:
+            continue
+    return None
 
 
 def _describe(exc: BaseException) -> str:
@@ -156,6 +296,6 @@ def _brief(value: Any) -> str:
     if isinstance(value, StepInfo):
         return f"<step {value.number} {value.name}>"
     if isinstance(value, RunInfo):
-        return f"<run {value.workflow_id or value.name}>"
+        return f"<run {value.workflow_id or value.name} {value.status}>"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

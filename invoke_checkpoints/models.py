@@ -28,8 +28,10 @@ __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
     "ExecutionMode",
+    "GroupState",
     "Marker",
     "Metadata",
+    "ParallelExecution",
     "RunStatus",
     "SmartExecution",
     "StepState",
@@ -105,6 +107,21 @@ class SmartExecution(_Model):
     reasons: dict[str, str] = Field(default_factory=dict)
 
 
+class GroupState(_Model):
+    """One parallel group (spec: ``parallel_execution.groups[]``)."""
+
+    steps: list[int]
+    status: Literal["pending", "running", "completed", "failed", "interrupted"] = "pending"
+
+
+class ParallelExecution(_Model):
+    """Parallel groups of the run and where each stands (spec: ``parallel_execution``)."""
+
+    enabled: bool = False
+    max_workers: int | None = None
+    groups: list[GroupState] = Field(default_factory=list)
+
+
 class Metadata(_Model):
     """Who ran it, where (spec: ``metadata``)."""
 
@@ -129,6 +146,7 @@ class Checkpoint(_Model):
     steps: list[str]
     execution_mode: ExecutionMode = Field(default_factory=ExecutionMode)
     smart_execution: SmartExecution = Field(default_factory=SmartExecution)
+    parallel_execution: ParallelExecution = Field(default_factory=ParallelExecution)
     environment: dict[str, JsonValue] = Field(default_factory=dict)
     metadata: Metadata
     #: Workflow options of the run, restored on resume.

@@ -12,7 +12,7 @@ from .formatting import format_duration, human_size
 from .models import RunStatus, StepStatus, _iso, utcnow
 
 if TYPE_CHECKING:
-    from .collection import WorkflowDefinition
+    from .steps import WorkflowDefinition
     from .store import RunDir, Store
 
 __all__ = ["effective_status", "render_status", "run_status"]

@@ -1,0 +1,144 @@
+"""Workflow definitions: ``Step`` (a task with a name, args and inputs) and parallel groups.
+
+Imported when tasks.py is, so it stays light: Invoke and the standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from invoke import Task
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+__all__ = ["Step", "StepSpec", "WorkflowDefinition", "build_steps"]
+
+
+class Step:
+    """A workflow step: ``Step(task, *, name=None, args=None, inputs=())``.
+
+    ``args`` are keyword arguments for the task; ``inputs`` are glob patterns relative to the
+    project root (``**`` allowed) whose files decide smart skipping. A bare Task is ``Step(task)``.
+    """
+
+    __slots__ = ("args", "inputs", "name", "task")
+
+    def __init__(
+        self,
+        task: Task[Any],
+        *,
+        name: str | None = None,
+        args: Mapping[str, Any] | None = None,
+        inputs: Iterable[str] = (),
+    ) -> None:
+        if not isinstance(task, Task):
+            raise TypeError(f"Step() needs an invoke Task (decorate it with @task), got {task!r}")
+        self.task = task
+        self.name = name or task.name
+        self.args = dict(args or {})
+        self.inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+        try:
+            json.dumps(self.args)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"Step {self.name!r}: args must be JSON values ({exc})") from None
+        for pattern in self.inputs:
+            pure = PurePosixPath(pattern)
+            if not pattern or pure.is_absolute() or ".." in pure.parts:
+                raise ValueError(
+                    f"Step {self.name!r}: input pattern {pattern!r} must be relative to the "
+                    "project root and must not contain '..'"
+                )
+
+    def __repr__(self) -> str:
+        return f"Step({self.task.name!r}, name={self.name!r})"
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One numbered step as the engine runs it."""
+
+    number: int
+    name: str
+    task: Task[Any]
+    args: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
+    #: Index into ``WorkflowDefinition.groups`` when the step is part of a parallel group.
+    group: int | None = None
+
+
+@dataclass(frozen=True)
+class WorkflowDefinition:
+    """Everything ``workflow(...)`` was given, as the commands need it."""
+
+    name: str
+    steps: tuple[StepSpec, ...]
+    #: Directory of the module that called ``workflow()``; the store's fallback location.
+    origin: Path
+    options: dict[str, Any] = field(default_factory=dict)
+    plugins: tuple[object, ...] = ()
+    #: Step numbers of each parallel group, in order.
+    groups: tuple[tuple[int, ...], ...] = ()
+
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.steps)
+
+    def batches(self) -> list[tuple[int, ...]]:
+        """Steps in execution order: a single step, or a whole parallel group, per batch."""
+        out: list[tuple[int, ...]] = []
+        for spec in self.steps:
+            if spec.group is None:
+                out.append((spec.number,))
+            elif spec.number == self.groups[spec.group][0]:
+                out.append(self.groups[spec.group])
+        return out
+
+
+def _as_step(item: object, where: str) -> Step:
+    if isinstance(item, Step):
+        return item
+    if isinstance(item, Task):
+        return Step(item)
+    raise TypeError(
+        f"{where} must be an invoke Task or a Step (decorate it with @task), got {item!r}"
+    )
+
+
+def build_steps(
+    workflow: str, items: tuple[object, ...]
+) -> tuple[tuple[StepSpec, ...], tuple[tuple[int, ...], ...]]:
+    """Number the steps from 0; a list or tuple of steps is a parallel group."""
+    specs: list[StepSpec] = []
+    groups: list[tuple[int, ...]] = []
+    for position, item in enumerate(items):
+        where = f"workflow {workflow!r} item {position}"
+        if isinstance(item, (list, tuple)):
+            if not item:
+                raise ValueError(f"{where} is an empty parallel group")
+            members = []
+            for inner in item:
+                if isinstance(inner, (list, tuple)):
+                    raise TypeError(f"{where}: parallel groups cannot be nested")
+                step = _as_step(inner, where)
+                members.append(len(specs))
+                specs.append(_spec(len(specs), step, len(groups)))
+            groups.append(tuple(members))
+        else:
+            specs.append(_spec(len(specs), _as_step(item, where), None))
+    seen: dict[str, int] = {}
+    for spec in specs:
+        if spec.name in seen:
+            raise ValueError(
+                f"workflow {workflow!r} has two steps named {spec.name!r} (steps "
+                f"{seen[spec.name]} and {spec.number}); give one a name with Step(task, name=...)"
+            )
+        seen[spec.name] = spec.number
+    return tuple(specs), tuple(groups)
+
+
+def _spec(number: int, step: Step, group: int | None) -> StepSpec:
+    return StepSpec(number, step.name, step.task, step.args, step.inputs, group)
