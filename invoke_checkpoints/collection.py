@@ -164,6 +164,20 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
     plugins.__doc__ = f"List the plugins active for workflow '{name}' and where each came from."
     coll.add_task(_task(plugins, "plugins"))
 
+    def repair(c: Context, run: str | None = None, dry_run: bool = False) -> None:
+        from .commands import repair_command
+
+        repair_command(c, definition, run, dry_run=dry_run)
+
+    repair.__doc__ = f"Rebuild a missing or corrupt checkpoint.json of a run of workflow '{name}'."
+    coll.add_task(
+        _task(
+            repair,
+            "repair",
+            help={"run": "run id (default: latest)", "dry-run": "say what would be rebuilt"},
+        )
+    )
+
     def list_(c: Context, all: bool = False, json: bool = False) -> None:
         from .commands import list_command
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,14 @@ if TYPE_CHECKING:
     from .steps import WorkflowDefinition
     from .store import Store, WorkflowLock
 
-__all__ = ["clean_command", "list_command", "plugins_command", "run_command", "status_command"]
+__all__ = [
+    "clean_command",
+    "list_command",
+    "plugins_command",
+    "repair_command",
+    "run_command",
+    "status_command",
+]
 
 
 @contextlib.contextmanager
@@ -30,13 +38,21 @@ def _user_errors(definition: WorkflowDefinition) -> Iterator[None]:
     try:
         yield
     except CorruptCheckpointError as exc:
+        repair = f"`invoke {definition.name}.repair" + (
+            f" --run={exc.run_id}`" if exc.run_id else "`"
+        )
         raise Exit(
-            f"invoke-checkpoints: {exc}; the run is left as it is: move it away or start a "
-            f"new run with `invoke {definition.name}`",
+            f"invoke-checkpoints: {exc}; nothing was changed: rebuild it with {repair} "
+            f"or start a new run with `invoke {definition.name}`",
             USAGE_EXIT_CODE,
         ) from None
     except CheckpointError as exc:
         raise Exit(f"invoke-checkpoints: {exc}", USAGE_EXIT_CODE) from None
+    except BrokenPipeError:
+        # `invoke workflow.status | head`: the reader left; say nothing more, like cat does.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise Exit(code=1) from None
 
 
 def _setup(
@@ -47,7 +63,7 @@ def _setup(
     from .store import Store
 
     settings = Settings.from_config(c.config, definition.origin)
-    store = Store(settings.dir, durable=settings.fsync)
+    store = Store(settings.dir, durable=settings.fsync, shared=settings.shared)
     smart = SmartExecution(store.root, settings.root, definition.name, settings.smart_execution)
     plugins = PluginHost(settings, definition.plugins, quiet=quiet, builtins=[("smart", smart)])
     return settings, store, plugins
@@ -304,3 +320,31 @@ def clean_command(
         for run_id in removed:
             print(f"removed {run_id}")
         print(f"removed {len(removed)} run(s), freed {human_size(plan.freed_bytes)}")
+
+
+def repair_command(
+    c: Context, definition: WorkflowDefinition, run_id: str | None, *, dry_run: bool
+) -> None:
+    """``invoke <workflow>.repair``: rebuild checkpoint.json from markers and state files."""
+    from .recovery import load_run
+    from .repair import plan_repair, repair
+
+    with _user_errors(definition):
+        _, store, _ = _setup(c, definition)
+        run_dir = load_run(store, definition, run_id)
+        active = store.active_run(definition.name)
+        if active == run_dir.run_id:
+            raise CheckpointError(f"run {active} is running now; repair it once it stops")
+        plan = plan_repair(run_dir, definition)
+        if plan.problem is None:
+            print(f"run {run_dir.run_id}: checkpoint.json is valid, nothing to repair")
+            return
+        print(f"run {run_dir.run_id}: {plan.problem}")
+        for note in plan.notes:
+            print(f"  {note}")
+        if dry_run:
+            print("dry run: nothing was changed")
+            return
+        kept = repair(plan)
+        where = f"; the damaged file is kept as {kept}" if kept else ""
+        print(f"rebuilt {run_dir.checkpoint_path}{where}")

@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "smart_execution": True,
     "parallel": False,
     "max_workers": 0,
+    "permissions": "private",
     "fsync": True,
     "plugins": [],
     "disable_plugins": [],
@@ -69,6 +70,15 @@ def _int(key: str, value: Any, minimum: int) -> int:
     return number
 
 
+def _permissions(value: Any) -> bool:
+    if value not in ("private", "shared"):
+        raise CheckpointError(
+            f"config checkpoints.permissions must be 'private' (0700/0600) or 'shared' "
+            f"(0755/0644), got {value!r}"
+        )
+    return bool(value == "shared")
+
+
 def _names(key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [v for v in value.replace(",", " ").split() if v]
@@ -91,6 +101,8 @@ class Settings:
     parallel: bool = False
     #: Threads per parallel group; 0 means one per step of the group.
     max_workers: int = 0
+    #: ``shared``: the spec's 0755/0644 instead of the private 0700/0600.
+    shared: bool = False
     fsync: bool = True
     plugins: tuple[str, ...] = ()
     disable_plugins: tuple[str, ...] = ()
@@ -122,6 +134,7 @@ class Settings:
             smart_execution=_bool("smart_execution", merged["smart_execution"]),
             parallel=_bool("parallel", merged["parallel"]),
             max_workers=_int("max_workers", merged["max_workers"], 0),
+            shared=_permissions(merged["permissions"]),
             fsync=_bool("fsync", merged["fsync"]),
             plugins=_names("plugins", merged["plugins"]),
             disable_plugins=_names("disable_plugins", merged["disable_plugins"]),

@@ -21,7 +21,15 @@ from invoke.runners import Local
 
 from .context import RunInfo, StepInfo, _reset_current, _set_current
 from .models import Checkpoint, GroupState, Marker, RunStatus, StepState, StepStatus, utcnow
-from .outcomes import error_text, exit_code, is_json, jsonable, metadata, strict_message
+from .outcomes import (
+    error_text,
+    exit_code,
+    is_json,
+    jsonable,
+    metadata,
+    redact,
+    strict_message,
+)
 from .signals import CheckpointRunner, SignalGuard, Terminated, exit_code_for
 
 if TYPE_CHECKING:
@@ -221,6 +229,7 @@ class Engine:
                 step=spec.number,
                 name=spec.name,
                 status=StepStatus.RUNNING,
+                args=redact(jsonable(spec.args, info.warnings, "args")),
                 started_at=utcnow(),
                 attempts=(previous.attempts + 1) if previous else 1,
             )
@@ -394,4 +403,4 @@ class Engine:
                 env.update(result)
             else:
                 env[name] = result
-        return jsonable(env, self.cp.warnings if self.cp else [], "environment")
+        return dict(redact(jsonable(env, self.cp.warnings if self.cp else [], "environment")))

@@ -3,7 +3,7 @@
 Registration order (pluggy calls the most recently registered implementation first, so a later
 source overrides an earlier one in ``checkpoints_should_skip_step``):
 
-1. built-ins: ``environment``, ``reporter``;
+1. built-ins: ``environment``, ``reporter``, then those the caller passes (``smart``);
 2. the ``invoke_checkpoints`` entry-point group (off with
    ``INVOKE_CHECKPOINTS_DISABLE_PLUGIN_AUTOLOAD=1``);
 3. ``checkpoints.plugins`` (dotted module names);
@@ -31,10 +31,8 @@ from .errors import CheckpointError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-__all__ = ["AUTOLOAD_ENV", "BUILTIN_NAMES", "DEBUG_ENV", "PluginError", "PluginHost"]
+__all__ = ["AUTOLOAD_ENV", "DEBUG_ENV", "PluginError", "PluginHost"]
 
-#: Built-in plugins, in registration order; each can be blocked by name like any other.
-BUILTIN_NAMES = ("environment", "reporter")
 #: Set to 1 to skip the entry-point group (config and ``workflow(plugins=...)`` still load).
 AUTOLOAD_ENV = "INVOKE_CHECKPOINTS_DISABLE_PLUGIN_AUTOLOAD"
 #: Set to 1 to trace every hook call to stderr.
@@ -94,6 +92,8 @@ class PluginHost:
             module = _import(dotted, "config checkpoints.plugins")
             self._register(module, dotted, "checkpoints.plugins")
         for given in extra:
+            if isinstance(given, str) and self.pm.is_blocked(given):
+                continue  # a blocked plugin is not even imported
             plugin = _import(given, "workflow(plugins=...)") if isinstance(given, str) else given
             self._register(plugin, self._name_for(plugin), "workflow(plugins=...)")
 

@@ -173,6 +173,8 @@ class StepState(_Model):
     step: int
     name: str
     status: StepStatus
+    #: The step's args (``Step(args=...)``); secret-looking names are recorded as ``***``.
+    args: dict[str, JsonValue] = Field(default_factory=dict)
     started_at: Timestamp | None = None
     completed_at: Timestamp | None = None
     duration_seconds: float | None = None
@@ -202,7 +204,8 @@ class Marker(BaseModel):
     NAME: str
     COMPLETED_AT: Timestamp
     DURATION_SECONDS: float
-    EXIT_CODE: Literal[0] = 0
+    #: Always 0: a marker is written only for a step that succeeded.
+    EXIT_CODE: int = Field(default=0, ge=0, le=0)
 
     def to_text(self) -> bytes:
         values = {

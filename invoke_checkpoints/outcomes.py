@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import traceback
 from typing import Any
@@ -13,7 +14,30 @@ from invoke.exceptions import Exit, UnexpectedExit
 from .models import Metadata
 from .signals import Terminated, exit_code_for
 
-__all__ = ["error_text", "exit_code", "is_json", "jsonable", "metadata", "strict_message"]
+__all__ = [
+    "REDACTED",
+    "error_text",
+    "exit_code",
+    "is_json",
+    "jsonable",
+    "metadata",
+    "redact",
+    "strict_message",
+]
+
+
+#: Names that look secret; their values are recorded as ``***``, never in clear.
+_SECRET = re.compile(r"token|secret|passw(or)?d|key|credential|auth", re.IGNORECASE)
+REDACTED = "***"
+
+
+def redact(data: Any) -> Any:
+    """``data`` with the value of every secret-looking key (at any depth) replaced by ``***``."""
+    if isinstance(data, dict):
+        return {k: (REDACTED if _SECRET.search(str(k)) else redact(v)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [redact(v) for v in data]
+    return data
 
 
 def strict_message(failure: str) -> str:

@@ -8,6 +8,7 @@ import signal
 import threading
 from typing import TYPE_CHECKING, Any
 
+from invoke.exceptions import SubprocessPipeError
 from invoke.runners import Local
 
 if TYPE_CHECKING:
@@ -60,9 +61,12 @@ class CheckpointRunner(Local):
 
     def send_interrupt(self, interrupt: KeyboardInterrupt) -> None:
         # Without a pty, Invoke only writes ^C to the child's stdin, which most programs ignore.
-        super().send_interrupt(interrupt)
+        # Signal first: when our own stdin hit EOF (CI, cron, </dev/null) Invoke has already
+        # closed the child's stdin and its write raises, which would leave the child running.
         if not self.using_pty:
             _signal_child(self, signal.SIGINT)
+        with contextlib.suppress(ValueError, OSError, SubprocessPipeError):
+            super().send_interrupt(interrupt)
 
 
 def _signal_child(runner: Local, signum: int) -> None:

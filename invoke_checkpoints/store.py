@@ -16,10 +16,13 @@ imported when first needed.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
+import signal
 import socket
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -46,8 +49,9 @@ __all__ = [
 _RUN_ID = re.compile(r"^(?P<name>.+)_(?P<date>\d{8})_(?P<time>\d{6})(?:_(?P<n>[1-9]\d{0,5}))?$")
 _MARKER = re.compile(r"^step_(\d+)\.complete$")
 _MAX_RUN_ID = 200
-_DIR_MODE = 0o700
-_FILE_MODE = 0o600
+#: (directory, file) modes: private by default, the spec's 0755/0644 with permissions: shared.
+PRIVATE_MODES = (0o700, 0o600)
+SHARED_MODES = (0o755, 0o644)
 _STORE_README = """\
 # invoke-checkpoints store
 
@@ -74,6 +78,26 @@ def state_name(step: int) -> str:
     return f"step_{step:02d}_state.json"
 
 
+def _parse_fault(spec: str) -> tuple[str, int] | None:
+    stage, _, nth = spec.partition(":")
+    if stage in _FAULT_STAGES and nth.isdigit():
+        return stage, int(nth)
+    return None
+
+
+#: Test-only fault injection for the crash matrix (tests/reliability): with
+#: INVOKE_CHECKPOINTS_FAULT=<stage>:<n>, the n-th atomic write of the process SIGKILLs it right
+#: after <stage> (write, fsync, rename or dirsync). Off unless that variable is set.
+_FAULT_STAGES = ("write", "fsync", "rename", "dirsync")
+_FAULT = _parse_fault(os.environ.get("INVOKE_CHECKPOINTS_FAULT", ""))
+_WRITES = itertools.count(1)
+
+
+def _crash_point(nth: int, stage: str) -> None:
+    if _FAULT is not None and (stage, nth) == _FAULT:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -82,23 +106,26 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+def atomic_write(
+    path: Path, data: bytes, *, durable: bool = True, mode: int = PRIVATE_MODES[1]
+) -> None:
     """Write ``data`` to ``path`` so a crash leaves either the old or the new file, never half.
 
     Temp file in the same directory, fsync, ``os.replace``, fsync the directory. With
     ``durable=False`` both fsyncs are skipped (``checkpoints.fsync: false``).
     """
+    nth = next(_WRITES) if _FAULT is not None else 0
     # One writer per run (the workflow lock); pid+thread keep temp names distinct anyway.
-    import threading
-
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, _FILE_MODE)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+        _crash_point(nth, "write")
         if durable:
             os.fsync(fd)
+            _crash_point(nth, "fsync")
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
@@ -106,8 +133,10 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
         raise
     os.close(fd)
     os.replace(tmp, path)
+    _crash_point(nth, "rename")
     if durable:
         _fsync_dir(path.parent)
+        _crash_point(nth, "dirsync")
 
 
 def _read(path: Path) -> bytes:
@@ -126,6 +155,11 @@ class RunDir:
     path: Path
     run_id: str
     durable: bool = True
+    #: Mode of the files this run writes (0600, or 0644 with permissions: shared).
+    file_mode: int = PRIVATE_MODES[1]
+
+    def _write(self, path: Path, data: bytes) -> None:
+        atomic_write(path, data, durable=self.durable, mode=self.file_mode)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -138,7 +172,12 @@ class RunDir:
     def read_checkpoint(self) -> Checkpoint:
         from .models import Checkpoint
 
-        cp = Checkpoint.from_json(_read(self.checkpoint_path), source=str(self.checkpoint_path))
+        try:
+            data = _read(self.checkpoint_path)
+            cp = Checkpoint.from_json(data, source=str(self.checkpoint_path))
+        except CorruptCheckpointError as exc:
+            exc.run_id = self.run_id
+            raise
         if cp.workflow_id != self.run_id:
             raise CorruptCheckpointError(
                 f"{self.checkpoint_path}: workflow_id {cp.workflow_id!r} does not match its "
@@ -149,7 +188,7 @@ class RunDir:
         return cp
 
     def write_checkpoint(self, cp: Checkpoint) -> None:
-        atomic_write(self.checkpoint_path, cp.to_json(), durable=self.durable)
+        self._write(self.checkpoint_path, cp.to_json())
 
     def read_state(self, step: int) -> StepState | None:
         from .models import StepState
@@ -160,11 +199,11 @@ class RunDir:
         return StepState.from_json(_read(path), source=str(path))
 
     def write_state(self, state: StepState) -> None:
-        atomic_write(self.state_dir / state_name(state.step), state.to_json(), durable=self.durable)
+        self._write(self.state_dir / state_name(state.step), state.to_json())
 
     def write_marker(self, marker: Marker) -> None:
         # The marker is the commit point of a step: always durable when fsync is on.
-        atomic_write(self.path / marker_name(marker.STEP), marker.to_text(), durable=self.durable)
+        self._write(self.path / marker_name(marker.STEP), marker.to_text())
 
     def read_marker(self, step: int) -> Marker | None:
         from .models import Marker
@@ -210,17 +249,19 @@ class RunDir:
 class Store:
     """The directory holding all runs of a project's workflows."""
 
-    def __init__(self, root: Path, *, durable: bool = True) -> None:
+    def __init__(self, root: Path, *, durable: bool = True, shared: bool = False) -> None:
         self.root = root
         self.durable = durable
+        self.dir_mode, self.file_mode = SHARED_MODES if shared else PRIVATE_MODES
 
     def ensure(self) -> None:
         """Create the store (0700) with its own .gitignore and README, like pytest's cache."""
         if self.root.is_dir():
             return
-        self.root.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-        atomic_write(self.root / ".gitignore", b"# Created by invoke-checkpoints.\n*\n")
-        atomic_write(self.root / "README.md", _STORE_README.encode())
+        self.root.mkdir(mode=self.dir_mode, parents=True, exist_ok=True)
+        ignore = b"# Created by invoke-checkpoints.\n*\n"
+        atomic_write(self.root / ".gitignore", ignore, mode=self.file_mode)
+        atomic_write(self.root / "README.md", _STORE_README.encode(), mode=self.file_mode)
 
     # -- run ids -------------------------------------------------------------------------
 
@@ -257,13 +298,14 @@ class Store:
         """An existing run, by id (validated first)."""
         self.check_run_id(workflow, run_id)
         path = self.root / run_id
-        if path.is_symlink() or not path.is_dir():
+        # A link inside the store is never followed: writes and deletes stay in the store.
+        if path.is_symlink() or not path.is_dir() or (path / "state").is_symlink():
             raise UnknownRunError(
                 f"no run {run_id!r} in {self.root} (list them with `invoke {workflow}.status`)",
                 run_id=run_id,
                 path=path,
             )
-        return RunDir(path, run_id, self.durable)
+        return RunDir(path, run_id, self.durable, self.file_mode)
 
     def create_run(self, workflow: str, now: datetime) -> RunDir:
         """A new, empty run directory named after ``now`` (UTC), suffixed ``_N`` on a clash."""
@@ -273,13 +315,13 @@ class Store:
             run_id = base if n == 1 else f"{base}_{n}"
             path = self.root / run_id
             try:
-                path.mkdir(mode=_DIR_MODE)
+                path.mkdir(mode=self.dir_mode)
             except FileExistsError:
                 continue
-            (path / "state").mkdir(mode=_DIR_MODE)
+            (path / "state").mkdir(mode=self.dir_mode)
             if self.durable:
                 _fsync_dir(self.root)
-            return RunDir(path, run_id, self.durable)
+            return RunDir(path, run_id, self.durable, self.file_mode)
         raise LockHeldError(f"too many runs of {workflow!r} started at {base}", path=self.root)
 
     # -- locking -------------------------------------------------------------------------
@@ -313,8 +355,8 @@ class WorkflowLock:
     def try_acquire(self) -> bool:
         from filelock import FileLock, Timeout
 
-        self.path.parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-        lock = FileLock(self.path, mode=_FILE_MODE)
+        self.path.parent.mkdir(mode=PRIVATE_MODES[0], parents=True, exist_ok=True)
+        lock = FileLock(self.path, mode=PRIVATE_MODES[1])
         try:
             lock.acquire(blocking=False)
         except Timeout:
