@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .collection import workflow
-from .context import RunInfo, StepInfo, current_step
 from .errors import (
     CheckpointError,
     CorruptCheckpointError,
@@ -21,10 +20,12 @@ from .errors import (
     UnknownRunError,
     UnknownStepError,
 )
-from .hookspecs import hookimpl, hookspec
 from .steps import Step
 
 if TYPE_CHECKING:
+    from .context import RunInfo, StepInfo
+    from .hookspecs import hookimpl, hookspec
+
     __version__: str
 
 __all__ = [
@@ -47,8 +48,30 @@ __all__ = [
 ]
 
 
+def current_step() -> StepInfo:
+    """The step executing right now, from inside a task run by a workflow."""
+    from .context import current_step as _current_step
+
+    return _current_step()
+
+
+# Loaded on first use: tasks.py is imported for every Invoke command, and pluggy, the
+# dataclasses of context.py and importlib.metadata are not needed to define a workflow.
+_LAZY = {
+    "hookimpl": "hookspecs",
+    "hookspec": "hookspecs",
+    "RunInfo": "context",
+    "StepInfo": "context",
+}
+
+
 def __getattr__(name: str) -> Any:
-    # Computed on first use: importlib.metadata is not free and tasks.py rarely needs it.
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
     if name == "__version__":
         from importlib.metadata import version
 

@@ -8,7 +8,6 @@ config all override it the usual Invoke way.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,26 +86,62 @@ def _names(key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-@dataclass(frozen=True)
 class Settings:
-    """Validated ``checkpoints.*`` settings for one command."""
+    """Validated ``checkpoints.*`` settings for one command.
 
-    dir: Path
-    #: The project: the directory of the tasks.py Invoke loaded.
-    root: Path = Path()
-    enabled: bool = True
-    retention_days: int = 7
-    auto_clean: bool = True
-    smart_execution: bool = True
-    parallel: bool = False
-    #: Threads per parallel group; 0 means one per step of the group.
-    max_workers: int = 0
-    #: ``shared``: the spec's 0755/0644 instead of the private 0700/0600.
-    shared: bool = False
-    fsync: bool = True
-    plugins: tuple[str, ...] = ()
-    disable_plugins: tuple[str, ...] = ()
-    strict_plugins: bool = False
+    A plain slotted class rather than a dataclass: config.py is imported with tasks.py, and
+    building a dataclass costs about a millisecond of every Invoke command.
+    """
+
+    __slots__ = (
+        "auto_clean",
+        "dir",
+        "disable_plugins",
+        "enabled",
+        "fsync",
+        "max_workers",
+        "parallel",
+        "plugins",
+        "retention_days",
+        "root",
+        "shared",
+        "smart_execution",
+        "strict_plugins",
+    )
+
+    def __init__(
+        self,
+        dir: Path,
+        *,
+        root: Path = Path(),
+        enabled: bool = True,
+        retention_days: int = 7,
+        auto_clean: bool = True,
+        smart_execution: bool = True,
+        parallel: bool = False,
+        max_workers: int = 0,
+        shared: bool = False,
+        fsync: bool = True,
+        plugins: tuple[str, ...] = (),
+        disable_plugins: tuple[str, ...] = (),
+        strict_plugins: bool = False,
+    ) -> None:
+        self.dir: Path = dir
+        self.root: Path = root
+        self.enabled: bool = enabled
+        self.retention_days: int = retention_days
+        self.auto_clean: bool = auto_clean
+        self.smart_execution: bool = smart_execution
+        self.parallel: bool = parallel
+        self.max_workers: int = max_workers
+        self.shared: bool = shared
+        self.fsync: bool = fsync
+        self.plugins: tuple[str, ...] = plugins
+        self.disable_plugins: tuple[str, ...] = disable_plugins
+        self.strict_plugins: bool = strict_plugins
+
+    def __repr__(self) -> str:
+        return "Settings(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
     @classmethod
     def from_config(cls, config: Any, fallback_root: Path) -> Settings:

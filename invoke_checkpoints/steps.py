@@ -6,7 +6,6 @@ Imported when tasks.py is, so it stays light: Invoke and the standard library on
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -57,35 +56,55 @@ class Step:
         return f"Step({self.task.name!r}, name={self.name!r})"
 
 
-@dataclass(frozen=True)
 class StepSpec:
-    """One numbered step as the engine runs it."""
+    """One numbered step as the engine runs it.
 
-    number: int
-    name: str
-    task: Task[Any]
-    args: dict[str, Any] = field(default_factory=dict)
-    inputs: tuple[str, ...] = ()
-    #: Index into ``WorkflowDefinition.groups`` when the step is part of a parallel group.
-    group: int | None = None
+    Plain slotted classes here, not dataclasses: this module is imported with tasks.py.
+    """
+
+    __slots__ = ("args", "group", "inputs", "name", "number", "task")
+
+    def __init__(
+        self,
+        number: int,
+        name: str,
+        task: Task[Any],
+        args: dict[str, Any] | None = None,
+        inputs: tuple[str, ...] = (),
+        group: int | None = None,
+    ) -> None:
+        self.number = number
+        self.name = name
+        self.task = task
+        self.args: dict[str, Any] = args or {}
+        self.inputs = inputs
+        #: Index into ``WorkflowDefinition.groups`` when the step is in a parallel group.
+        self.group = group
 
 
-@dataclass(frozen=True)
 class WorkflowDefinition:
     """Everything ``workflow(...)`` was given, as the commands need it."""
 
-    name: str
-    steps: tuple[StepSpec, ...]
-    #: Directory of the module that called ``workflow()``; the store's fallback location.
-    origin: Path
-    options: dict[str, Any] = field(default_factory=dict)
-    plugins: tuple[object, ...] = ()
-    #: Step numbers of each parallel group, in order.
-    groups: tuple[tuple[int, ...], ...] = ()
+    __slots__ = ("groups", "name", "options", "origin", "plugins", "step_names", "steps")
 
-    @property
-    def step_names(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.steps)
+    def __init__(
+        self,
+        name: str,
+        steps: tuple[StepSpec, ...],
+        origin: Path,
+        options: dict[str, Any] | None = None,
+        plugins: tuple[object, ...] = (),
+        groups: tuple[tuple[int, ...], ...] = (),
+    ) -> None:
+        self.name = name
+        self.steps = steps
+        #: Directory of the module that called ``workflow()``; the store's fallback location.
+        self.origin = origin
+        self.options: dict[str, Any] = options or {}
+        self.plugins = plugins
+        #: Step numbers of each parallel group, in order.
+        self.groups = groups
+        self.step_names = tuple(s.name for s in steps)
 
     def batches(self) -> list[tuple[int, ...]]:
         """Steps in execution order: a single step, or a whole parallel group, per batch."""
