@@ -1,8 +1,8 @@
-"""The project's own chores, run as a checkpointed workflow: ``invoke check`` (we use what we sell).
+"""The project's own chores, run as a checkpointed workflow (we use what we sell).
 
-    invoke check            # lint -> typecheck -> test, checkpointed
-    invoke check --resume   # after a failure: continue where it stopped
-    invoke test             # any chore on its own
+``invoke check`` runs lint -> typecheck -> test with a checkpoint around each;
+``invoke check --resume`` continues where a failed run stopped; ``invoke test`` (or any other
+chore) still runs on its own.
 """
 
 from __future__ import annotations

@@ -29,7 +29,9 @@ _OPTIONS = {"parallel": bool, "smart": bool, "max_workers": int}
 
 
 def workflow(
-    *steps: Task[Any] | Step | list[Task[Any] | Step] | tuple[Task[Any] | Step, ...],
+    # Any: Invoke types a @task-decorated function as a plain Callable; steps are checked at
+    # runtime (a Task, a Step, or a list/tuple of them for a parallel group).
+    *steps: Any,
     name: str = "workflow",
     plugins: Iterable[object] = (),
     help: str | None = None,

@@ -120,7 +120,8 @@ def run_command(
     flags = {"smart": smart, "parallel": parallel, "max_workers": max_workers}
     with _user_errors(definition):
         settings, store, plugins = _setup(c, definition, quiet=quiet)
-        run_id = resume if isinstance(resume, str) and resume else None
+        # `--resume=` gives "": refused like any malformed id, never a silent new run.
+        run_id = resume if isinstance(resume, str) else None
         if run_id is not None:
             store.check_run_id(definition.name, run_id)
         rerun_from = _step_number(definition, resume_from) if resume_from else None

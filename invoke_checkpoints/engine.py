@@ -93,24 +93,33 @@ class Engine:
         """Create a run directory and run every step."""
         assert self.store is not None
         now = utcnow()
-        self.run_dir = self.store.create_run(self.definition.name, now)
+        project_path = str(self.project or self.store.root.parent)
+
+        def first(run_id: str) -> bytes:
+            # The run directory appears with this checkpoint.json in it, never without.
+            self.cp = Checkpoint(
+                workflow_id=run_id,
+                workflow=self.definition.name,
+                project_path=project_path,
+                started_at=now,
+                last_checkpoint=now,
+                total_steps=len(self.definition.steps),
+                steps=list(self.definition.step_names),
+                metadata=metadata(),
+            )
+            return self.cp.to_json()
+
+        self.run_dir = self.store.create_run(self.definition.name, now, first)
         if self.lock is not None:
             self.lock.record(self.run_dir.run_id)
-        self.cp = Checkpoint(
-            workflow_id=self.run_dir.run_id,
-            workflow=self.definition.name,
-            project_path=str(self.project or self.store.root.parent),
-            started_at=now,
-            last_checkpoint=now,
-            total_steps=len(self.definition.steps),
-            steps=list(self.definition.step_names),
-            metadata=metadata(),
-        )
         self._execute()
 
     def resume(self, run_dir: RunDir, cp: Checkpoint, rerun_from: int | None) -> None:
         """Continue ``run_dir`` at its first step without a marker (or at ``rerun_from``)."""
         self.run_dir, self.cp = run_dir, cp
+        for number in range(len(self.definition.steps)):
+            # A corrupt state file stops the resume here, before anything is written.
+            run_dir.read_state(number)
         run_dir.sweep_temp_files()
         if rerun_from is not None:
             for number in sorted(run_dir.marker_steps() - set(range(rerun_from))):
@@ -146,6 +155,7 @@ class Engine:
                     from .parallel import run_group
 
                     run_group(self, group, [self.definition.steps[n] for n in batch])
+                    self._strict_check()
                 else:
                     for number in batch:
                         self._sequential(self.definition.steps[number])
@@ -184,11 +194,14 @@ class Engine:
         info = StepInfo.of(spec, self.run)
         if spec.number in self.done:
             self.notify("checkpoints_step_skipped", step=info, reason="already_complete")
+            self._strict_check()
             return None
         self.interruption_point(info)
         reason = self.plugins.first("checkpoints_should_skip_step", run=self.run, step=info)
+        self._strict_check()
         if reason:
             self._skip(info, str(reason))
+            self._strict_check()
             return None
         return info
 
@@ -351,7 +364,11 @@ class Engine:
                 self.cp.finished_at = utcnow()
                 self.save_checkpoint(current=None if status is RunStatus.COMPLETED else current)
             self.run.status = status.value
+            noted = len(self.cp.warnings) if self.cp is not None else 0
             self.plugins.notify("checkpoints_workflow_finish", run=self.run, status=status.value)
+            if self.cp is not None and len(self.cp.warnings) > noted:
+                # A finish hook raised: keep its warning (the final status is already on disk).
+                self.save_checkpoint(current=self.cp.current_step)
 
     def _strict_check(self) -> None:
         """With ``checkpoints.strict_plugins``, a hook that raised fails the run here.

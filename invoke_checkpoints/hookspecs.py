@@ -9,12 +9,15 @@ Arguments:
 
 * ``run`` - :class:`invoke_checkpoints.RunInfo`: ``workflow_id``, ``name``, ``path``, ``status``,
   ``vars``, ``steps`` and ``outputs_of(step)``.
-* ``step`` - :class:`invoke_checkpoints.StepInfo`: ``number``, ``name``, ``task``.
+* ``step`` - :class:`invoke_checkpoints.StepInfo`: ``number``, ``name``, ``task``, ``args``,
+  ``inputs``.
 * ``state`` - :class:`invoke_checkpoints.models.StepState`, exactly as written to disk.
 
-Notification hooks fire exactly once per occurrence, in order. A hook that raises never
-changes a step's outcome or a checkpoint: the error is printed as one line, recorded in the
-run's warnings, and the workflow goes on (unless ``checkpoints.strict_plugins`` is true).
+Notification hooks fire exactly once per occurrence, in order, one call at a time (even while
+parallel steps run), including after a resume in a new process. A hook that raises never
+changes a step's outcome or a checkpoint: the error is printed as one line naming the plugin,
+recorded in the run's warnings, and the workflow goes on (unless ``checkpoints.strict_plugins``
+is true). Guide: docs/plugins.md.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+__all__ = ["PROJECT", "hookimpl", "hookspec"]
 
 if TYPE_CHECKING:
     from .context import RunInfo, StepInfo
@@ -41,9 +46,11 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def checkpoints_environment(run: RunInfo) -> dict[str, Any] | None:
     """Describe the world this run executes in.
 
-    Fires once per process when a run starts or resumes, before ``checkpoints_workflow_start``.
-    Return a dict of JSON values; it is stored in checkpoint.json ``environment`` under the
-    plugin's name (the built-in ``environment`` plugin's keys go at the top level).
+    Fires once per process when a run starts or resumes, before ``checkpoints_workflow_start``
+    (not with ``checkpoints.enabled: false``: nothing is written then). Return a dict of JSON
+    values; it is stored in checkpoint.json ``environment`` under the plugin's name (the
+    built-in ``environment`` plugin's keys go at the top level). Any other return value but
+    ``None`` is reported like an exception.
     """
 
 
@@ -69,7 +76,9 @@ def checkpoints_should_skip_step(run: RunInfo, step: StepInfo) -> str | None:
 
     Fires for each step that has no completion marker, before ``checkpoints_step_start``.
     The first non-empty string returned skips the step with that reason (recorded in its state
-    file and in checkpoint.json ``smart_execution``); ``None`` or ``""`` lets it run.
+    file and in checkpoint.json ``smart_execution``) and ``checkpoints_step_skipped`` fires;
+    ``None`` or ``""`` lets it run. Any other return value is reported like an exception.
+    ``--dry-run`` calls it too, to show the plan: it must have no side effects.
     """
 
 

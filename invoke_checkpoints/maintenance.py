@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import CheckpointError, CorruptCheckpointError
+from .errors import CheckpointError
 from .formatting import format_duration, human_size, paint
 from .store import run_started
 
@@ -157,7 +157,7 @@ def clean_runs(store: Store, workflow: str, plan: CleanPlan, *, strict: bool) ->
     for run_id in plan.remove:
         try:
             store.run(workflow, run_id).read_checkpoint()
-        except CorruptCheckpointError as exc:
+        except CheckpointError as exc:  # corrupt, or written by a newer format: keep it
             if strict:
                 raise CheckpointError(
                     f"{exc}; nothing was removed: repair or move the run away, then clean again",

@@ -15,6 +15,7 @@ Any of them is skipped when its name is in ``checkpoints.disable_plugins``.
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 import threading
 import traceback
@@ -29,7 +30,7 @@ from .context import RunInfo, StepInfo
 from .errors import CheckpointError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping
 
 __all__ = ["AUTOLOAD_ENV", "DEBUG_ENV", "PluginError", "PluginHost"]
 
@@ -43,10 +44,11 @@ _RESULT_TYPES: dict[str, type] = {
     "checkpoints_environment": dict,
 }
 _PREFIX = "invoke-checkpoints"
+_HOOKS = frozenset(name for name in vars(hookspecs) if name.startswith("checkpoints_"))
 
 
 class PluginError(CheckpointError):
-    """A plugin could not be loaded, or raised while ``checkpoints.strict_plugins`` is on."""
+    """A plugin could not be imported, or it does not fit the hook specifications."""
 
 
 class PluginHost:
@@ -148,7 +150,7 @@ class PluginHost:
         except (pluggy.PluginValidationError, ValueError) as exc:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
-            raise PluginError(f"plugin {name!r} is invalid: {exc}") from exc
+            raise PluginError(f"plugin {name!r} is invalid: {_validation_text(exc)}") from exc
         if wrappers:
             self.pm.unregister(plugin)
             raise PluginError(
@@ -235,6 +237,9 @@ class PluginHost:
         Built-ins say ``built-in``; entry-point plugins name their distribution and version;
         the others name how they were requested and, when installed, their distribution.
         """
+        from importlib.metadata import packages_distributions
+
+        owners = packages_distributions()  # top-level module -> distributions, read once
         rows = []
         for name, source in self.origins.items():
             plugin = self.pm.get_plugin(name)
@@ -245,7 +250,7 @@ class PluginHost:
             elif source.endswith("(entry point)"):
                 origin = source
             else:
-                dist = _distribution_of(plugin)
+                dist = _distribution_of(plugin, owners)
                 origin = f"{f'{dist}, ' if dist else ''}{_module_of(plugin)} ({source})"
             rows.append((name, origin))
         return rows
@@ -274,17 +279,27 @@ def _own_version() -> str:
     return version("invoke-checkpoints")
 
 
-def _distribution_of(plugin: object) -> str | None:
+def _distribution_of(plugin: object, owners: Mapping[str, list[str]]) -> str | None:
     """``name version`` of the installed distribution that provides the plugin's module."""
-    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+    from importlib.metadata import PackageNotFoundError, version
 
-    top = _module_of(plugin).partition(".")[0]
-    for dist in packages_distributions().get(top, []):
+    for dist in owners.get(_module_of(plugin).partition(".")[0], []):
         try:
             return f"{dist} {version(dist)}"
         except PackageNotFoundError:
             continue
     return None
+
+
+def _validation_text(exc: Exception) -> str:
+    """pluggy's multi-line validation message as one line, without object reprs."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Plugin "):
+        lines = lines[1:]  # "Plugin 'x' for hook 'y'": the caller names the plugin already
+    text = re.sub(r" in plugin <.*>$", "", "; ".join(lines))
+    if text.startswith("unknown hook"):
+        text += f" (hooks: {', '.join(sorted(_HOOKS))})"
+    return text
 
 
 def _describe(exc: BaseException) -> str:

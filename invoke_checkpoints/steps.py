@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from invoke import Task
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
 __all__ = ["Step", "StepSpec", "WorkflowDefinition", "build_steps"]
 
@@ -28,7 +28,7 @@ class Step:
 
     def __init__(
         self,
-        task: Task[Any],
+        task: Task[Any] | Callable[..., Any],
         *,
         name: str | None = None,
         args: Mapping[str, Any] | None = None,
@@ -36,7 +36,7 @@ class Step:
     ) -> None:
         if not isinstance(task, Task):
             raise TypeError(f"Step() needs an invoke Task (decorate it with @task), got {task!r}")
-        self.task = task
+        self.task: Task[Any] = task
         self.name = name or task.name
         self.args = dict(args or {})
         self.inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs)

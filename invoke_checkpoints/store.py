@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import threading
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import CorruptCheckpointError, InvalidRunIdError, LockHeldError, UnknownRunError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from filelock import BaseFileLock
@@ -46,9 +48,15 @@ __all__ = [
     "state_name",
 ]
 
-_RUN_ID = re.compile(r"^(?P<name>.+)_(?P<date>\d{8})_(?P<time>\d{6})(?:_(?P<n>[1-9]\d{0,5}))?$")
+# ASCII digits only and \Z (not $, which also matches before a trailing newline).
+_RUN_ID = re.compile(
+    r"^(?P<name>.+)_(?P<date>\d{8})_(?P<time>\d{6})(?:_(?P<n>[1-9]\d{0,5}))?\Z", re.ASCII
+)
 _MARKER = re.compile(r"^step_(\d+)\.complete$")
+_STATE = re.compile(r"^step_(\d+)_state\.json$")
 _MAX_RUN_ID = 200
+#: Prefix of a run directory being created (see ``Store.create_run``).
+_UNBORN = ".new-"
 #: (directory, file) modes: private by default, the spec's 0755/0644 with permissions: shared.
 PRIVATE_MODES = (0o700, 0o600)
 SHARED_MODES = (0o755, 0o644)
@@ -169,7 +177,9 @@ class RunDir:
     def state_dir(self) -> Path:
         return self.path / "state"
 
-    def read_checkpoint(self) -> Checkpoint:
+    def read_checkpoint(self, *, check_files: bool = True) -> Checkpoint:
+        """checkpoint.json, validated; with ``check_files`` every marker and state file of the
+        run must parse and agree with it too, so no command acts on a damaged run."""
         from .models import Checkpoint
 
         try:
@@ -185,7 +195,33 @@ class RunDir:
                 run_id=self.run_id,
                 path=self.checkpoint_path,
             )
+        if check_files:
+            self.check_files(cp.steps)
         return cp
+
+    def check_files(self, steps: list[str]) -> None:
+        """Every marker and state file parses and names its own step of ``steps``."""
+        for number in sorted(self.marker_steps()):
+            marker = self.read_marker(number)
+            expected = steps[number] if number < len(steps) else None
+            if marker is not None and (number, expected) != (marker.STEP, marker.NAME):
+                raise self._corrupt(
+                    self.path / marker_name(number),
+                    f"records step {marker.STEP} ({marker.NAME!r}) but step {number} of the run "
+                    + (f"is {expected!r}" if expected is not None else "does not exist"),
+                )
+        for number in sorted(self.state_steps()):
+            state = self.read_state(number)
+            expected = steps[number] if number < len(steps) else None
+            if state is not None and state.name != expected:
+                raise self._corrupt(
+                    self.state_dir / state_name(number),
+                    f"records step {number} as {state.name!r} but step {number} of the run "
+                    + (f"is {expected!r}" if expected is not None else "does not exist"),
+                )
+
+    def _corrupt(self, path: Path, why: str) -> CorruptCheckpointError:
+        return CorruptCheckpointError(f"{path}: {why}", run_id=self.run_id, path=path)
 
     def write_checkpoint(self, cp: Checkpoint) -> None:
         self._write(self.checkpoint_path, cp.to_json())
@@ -196,7 +232,24 @@ class RunDir:
         path = self.state_dir / state_name(step)
         if not path.exists():
             return None
-        return StepState.from_json(_read(path), source=str(path))
+        try:
+            state = StepState.from_json(_read(path), source=str(path))
+        except CorruptCheckpointError as exc:
+            exc.run_id, exc.path = self.run_id, path
+            raise
+        if state.step != step:
+            raise self._corrupt(path, f"its 'step' field says {state.step}, not {step}")
+        return state
+
+    def state_steps(self) -> set[int]:
+        """Step numbers that have a state file."""
+        found: set[int] = set()
+        with contextlib.suppress(FileNotFoundError), os.scandir(self.state_dir) as entries:
+            for entry in entries:
+                m = _STATE.match(entry.name)
+                if m and entry.is_file(follow_symlinks=False):
+                    found.add(int(m.group(1)))
+        return found
 
     def write_state(self, state: StepState) -> None:
         self._write(self.state_dir / state_name(state.step), state.to_json())
@@ -211,7 +264,11 @@ class RunDir:
         path = self.path / marker_name(step)
         if not path.exists():
             return None
-        return Marker.from_text(_read(path), source=str(path))
+        try:
+            return Marker.from_text(_read(path), source=str(path))
+        except CorruptCheckpointError as exc:
+            exc.run_id, exc.path = self.run_id, path
+            raise
 
     def remove_marker(self, step: int) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -255,13 +312,17 @@ class Store:
         self.dir_mode, self.file_mode = SHARED_MODES if shared else PRIVATE_MODES
 
     def ensure(self) -> None:
-        """Create the store (0700) with its own .gitignore and README, like pytest's cache."""
-        if self.root.is_dir():
-            return
-        self.root.mkdir(mode=self.dir_mode, parents=True, exist_ok=True)
+        """Create the store (0700) with its own .gitignore and README, like pytest's cache.
+
+        Each file is checked on its own: a process killed between creating the directory and
+        writing them must not leave a store without its ``.gitignore`` for good.
+        """
+        if not self.root.is_dir():
+            self.root.mkdir(mode=self.dir_mode, parents=True, exist_ok=True)
         ignore = b"# Created by invoke-checkpoints.\n*\n"
-        atomic_write(self.root / ".gitignore", ignore, mode=self.file_mode)
-        atomic_write(self.root / "README.md", _STORE_README.encode(), mode=self.file_mode)
+        for name, data in ((".gitignore", ignore), ("README.md", _STORE_README.encode())):
+            if not os.path.lexists(self.root / name):
+                atomic_write(self.root / name, data, mode=self.file_mode)
 
     # -- run ids -------------------------------------------------------------------------
 
@@ -307,22 +368,43 @@ class Store:
             )
         return RunDir(path, run_id, self.durable, self.file_mode)
 
-    def create_run(self, workflow: str, now: datetime) -> RunDir:
-        """A new, empty run directory named after ``now`` (UTC), suffixed ``_N`` on a clash."""
+    def create_run(self, workflow: str, now: datetime, first: Callable[[str], bytes]) -> RunDir:
+        """A new run directory named after ``now`` (UTC), suffixed ``_N`` on a clash.
+
+        The directory appears whole or not at all: it is built under a hidden name with
+        ``state/`` and its first checkpoint.json (``first(run_id)``), then renamed into place,
+        so a kill never leaves a run without checkpoint.json. Call with the workflow's lock held.
+        """
         self.ensure()
+        self._sweep_unborn(workflow)
         base = f"{workflow}_{now.astimezone(timezone.utc):%Y%m%d_%H%M%S}"
         for n in range(1, 10_000):
             run_id = base if n == 1 else f"{base}_{n}"
             path = self.root / run_id
-            try:
-                path.mkdir(mode=self.dir_mode)
-            except FileExistsError:
+            if os.path.lexists(path):
                 continue
-            (path / "state").mkdir(mode=self.dir_mode)
+            tmp = self.root / f"{_UNBORN}{run_id}.{os.getpid()}"
+            tmp.mkdir(mode=self.dir_mode)
+            (tmp / "state").mkdir(mode=self.dir_mode)
+            atomic_write(
+                tmp / "checkpoint.json", first(run_id), durable=self.durable, mode=self.file_mode
+            )
+            # No other process creates runs of this workflow: we hold its lock.
+            os.rename(tmp, path)
             if self.durable:
                 _fsync_dir(self.root)
             return RunDir(path, run_id, self.durable, self.file_mode)
         raise LockHeldError(f"too many runs of {workflow!r} started at {base}", path=self.root)
+
+    def _sweep_unborn(self, workflow: str) -> None:
+        """Remove run directories whose creator was killed before renaming them into place."""
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                if not entry.name.startswith(_UNBORN):
+                    continue
+                m = _RUN_ID.match(entry.name[len(_UNBORN) :].rpartition(".")[0])
+                if m and m.group("name") == workflow and not entry.is_symlink():
+                    shutil.rmtree(entry.path, ignore_errors=True)
 
     # -- locking -------------------------------------------------------------------------
 

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from invoke import Program
 
 import invoke_checkpoints
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # tasks.py is rewritten within the same second by many tests; stale .pyc files would hide that.
 sys.dont_write_bytecode = True
@@ -40,6 +47,7 @@ class Project:
         self.root = root
         self.store = root / ".checkpoints"
         self._monkeypatch = monkeypatch
+        self._procs: list[subprocess.Popen[str]] = []
 
     def write(self, source: str, name: str = "tasks.py") -> Path:
         path = self.root / name
@@ -47,7 +55,9 @@ class Project:
         path.write_text(textwrap.dedent(source))
         return path
 
-    def invoke(self, *argv: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Outcome:
+    def invoke(
+        self, *argv: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> Outcome:
         """Run ``invoke argv`` in this process (``Program.run``); exit code from ``SystemExit``."""
         out, err = io.StringIO(), io.StringIO()
         with contextlib.ExitStack() as stack:
@@ -88,17 +98,37 @@ class Project:
         )
         return Outcome(proc.returncode, proc.stdout, proc.stderr)
 
-    def popen(self, *argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        """Start the real ``invoke`` in its own session (so signals reach only it and its kids)."""
-        return subprocess.Popen(
+    def popen(
+        self, *argv: str, env: dict[str, str] | None = None, stdin: int | None = None
+    ) -> subprocess.Popen[str]:
+        """Start the real ``invoke`` in its own session (so signals reach only it and its kids).
+
+        ``stdin`` is passed to Popen (``subprocess.DEVNULL``: stdin at EOF, like CI or cron;
+        ``subprocess.PIPE``: open and silent, like an idle terminal). Processes still running
+        when the test ends are killed with their process group.
+        """
+        proc = subprocess.Popen(
             [*INVOKE, *argv],
             cwd=self.root,
             env=self.env(env),
+            stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
         )
+        self._procs.append(proc)
+        return proc
+
+    def reap(self) -> None:
+        """Kill (by process group) every process ``popen`` started that is still running."""
+        for proc in self._procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ValueError, OSError):
+                proc.communicate(timeout=10)
+        self._procs.clear()
 
     @staticmethod
     def env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -129,7 +159,9 @@ class Project:
 
     @staticmethod
     def state(run: Path, step: int) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((run / "state" / f"step_{step:02d}_state.json").read_text())
+        data: dict[str, Any] = json.loads(
+            (run / "state" / f"step_{step:02d}_state.json").read_text()
+        )
         return data
 
     @staticmethod
@@ -148,7 +180,7 @@ class Project:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     """An empty project directory; plugin autoload off so the host's plugins cannot interfere."""
     for key in list(os.environ):
         if key.startswith("INVOKE_"):
@@ -156,7 +188,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     monkeypatch.setenv("INVOKE_CHECKPOINTS_DISABLE_PLUGIN_AUTOLOAD", "1")
     root = tmp_path / "proj"
     root.mkdir()
-    return Project(root, monkeypatch)
+    proj = Project(root, monkeypatch)
+    yield proj
+    proj.reap()
 
 
 #: A three-step workflow; step ``test`` fails with exit code $FAIL_CODE when $FAIL is set.
@@ -191,4 +225,107 @@ def log_lines(project: Project) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
-__all__ = ["INVOKE", "THREE_STEPS", "Outcome", "Project", "invoke_checkpoints", "log_lines"]
+#: A run id: ``<name>_YYYYMMDD_HHMMSS`` with an optional ``_N`` (N >= 2 in practice).
+RUN_ID = re.compile(
+    r"(?P<name>[A-Za-z][\w-]*)_(?P<stamp>\d{8}_\d{6})(?:_(?P<n>[1-9]\d*))?", re.ASCII
+)
+
+#: Three steps; ``slow`` blocks when $SLOW is set (``exec sleep 30`` after writing its pid to
+#: child.pid and touching ``started``) or when $HOLD is set (a Python loop that waits for a
+#: ``release`` file). Each step appends its name to log.txt. A second workflow ``release``.
+SLEEPY = """
+    import os, time
+    from pathlib import Path
+    from invoke import Collection, task
+    from invoke_checkpoints import workflow
+
+    @task
+    def first(c):
+        c.run("echo first >> log.txt")
+
+    @task
+    def slow(c):
+        c.run("echo slow >> log.txt")
+        if os.environ.get("SLOW"):
+            c.run("echo $$ > child.pid; touch started; exec sleep 30")
+        if os.environ.get("HOLD"):
+            Path("started").write_text(str(os.getpid()))
+            deadline = time.monotonic() + 60
+            while not Path("release").exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+    @task
+    def last(c):
+        c.run("echo last >> log.txt")
+
+    ns = Collection(first, slow, last)
+    ns.add_collection(workflow(first, slow, last))
+    ns.add_collection(workflow(first, last, name="release"))
+"""
+
+
+def wait_for(path: Path, proc: subprocess.Popen[str] | None = None, timeout: float = 30) -> None:
+    """Poll until ``path`` exists; fail at once, with its output, if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc is not None and proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"process exited {proc.returncode} before {path.name}:\n{out}\n{err}")
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def pid_gone(pid: int, timeout: float = 5) -> bool:
+    """True once no process ``pid`` exists (polls up to ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def lock_is_free(path: Path) -> bool:
+    """Whether the flock on ``path`` can be taken right now (then it is released again)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)
+
+
+def one_line(outcome: Outcome) -> str:
+    """The single line a user error prints on stderr (asserts it is one, without traceback)."""
+    text = outcome.err.strip()
+    assert "Traceback" not in outcome.out + outcome.err, outcome.err
+    assert len(text.splitlines()) == 1, outcome.err
+    return text
+
+
+def run_files(run: Path) -> dict[str, bytes]:
+    """Every file of one run directory with its bytes."""
+    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+__all__ = [
+    "INVOKE",
+    "RUN_ID",
+    "SLEEPY",
+    "THREE_STEPS",
+    "Outcome",
+    "Project",
+    "invoke_checkpoints",
+    "lock_is_free",
+    "log_lines",
+    "one_line",
+    "pid_gone",
+    "run_files",
+    "wait_for",
+]

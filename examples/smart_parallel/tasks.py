@@ -1,9 +1,9 @@
 """Smart skipping and a parallel group, runnable from this directory.
 
-    invoke ci --explain      # why each step runs or is skipped, then run
-    invoke ci --parallel     # unit, integration and docs at the same time
-    invoke ci --dry-run      # run again: build is skipped (no_relevant_changes)
-    touch src/app.py && invoke ci --dry-run   # now it would run: input files changed
+- ``invoke ci --explain``: why each step runs or is skipped, then run;
+- ``invoke ci --parallel``: unit, integration and docs at the same time;
+- ``invoke ci --dry-run`` again: build is skipped (no_relevant_changes);
+- ``touch src/app.py && invoke ci --dry-run``: now it would run (input files changed).
 """
 
 from __future__ import annotations
