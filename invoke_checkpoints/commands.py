@@ -55,15 +55,21 @@ def _user_errors(definition: WorkflowDefinition) -> Iterator[None]:
         raise Exit(code=1) from None
 
 
+def _settings_store(c: Context, definition: WorkflowDefinition) -> tuple[Settings, Store]:
+    """Settings and store only: the read-only commands need no plugin host."""
+    from .store import Store
+
+    settings = Settings.from_config(c.config, definition.origin)
+    return settings, Store(settings.dir, durable=settings.fsync, shared=settings.shared)
+
+
 def _setup(
     c: Context, definition: WorkflowDefinition, *, quiet: bool = False
 ) -> tuple[Settings, Store, PluginHost]:
     from .manager import PluginHost
     from .plugins.smart import SmartExecution
-    from .store import Store
 
-    settings = Settings.from_config(c.config, definition.origin)
-    store = Store(settings.dir, durable=settings.fsync, shared=settings.shared)
+    settings, store = _settings_store(c, definition)
     smart = SmartExecution(store.root, settings.root, definition.name, settings.smart_execution)
     plugins = PluginHost(settings, definition.plugins, quiet=quiet, builtins=[("smart", smart)])
     return settings, store, plugins
@@ -222,7 +228,7 @@ def status_command(
     from .status import render_status, run_status
 
     with _user_errors(definition):
-        _, store, _ = _setup(c, definition)
+        _, store = _settings_store(c, definition)
         if run_id is None and store.latest(definition.name) is None:
             doc: dict[str, Any] = {"workflow": definition.name, "run_id": None, "status": "none"}
             if as_json:
@@ -273,7 +279,7 @@ def list_command(
     from .maintenance import list_document, list_runs, render_list
 
     with _user_errors(definition):
-        _, store, _ = _setup(c, definition)
+        _, store = _settings_store(c, definition)
         rows = list_runs(store, definition.name, limit=None if show_all else 20)
         if as_json:
             print(json.dumps(list_document(definition.name, store, rows), indent=2))
@@ -297,7 +303,7 @@ def clean_command(
     from .maintenance import clean_runs, plan_clean
 
     with _user_errors(definition):
-        settings, store, _ = _setup(c, definition)
+        settings, store = _settings_store(c, definition)
         if older_than is not None and older_than < 0:
             raise CheckpointError(f"--older-than must be >= 0 days, got {older_than}")
         if keep is not None and keep < 0:
@@ -331,7 +337,7 @@ def repair_command(
     from .repair import plan_repair, repair
 
     with _user_errors(definition):
-        _, store, _ = _setup(c, definition)
+        _, store = _settings_store(c, definition)
         run_dir = load_run(store, definition, run_id)
         active = store.active_run(definition.name)
         if active == run_dir.run_id:

@@ -9,6 +9,7 @@ engine's lock serialises every write and every hook call.
 
 from __future__ import annotations
 
+import bisect
 import signal
 import threading
 import time
@@ -80,6 +81,9 @@ class Engine:
         self.run_dir: RunDir | None = None
         self.cp: Checkpoint | None = None
         self.done: set[int] = set()
+        self._cursor = 0
+        #: True for a run created by this process (no earlier state files to read).
+        self._fresh = False
         self.guard = SignalGuard()
         #: Serialises checkpoint writes and hook calls (parallel steps run in threads).
         self.mutex = threading.RLock()
@@ -110,6 +114,7 @@ class Engine:
             return self.cp.to_json()
 
         self.run_dir = self.store.create_run(self.definition.name, now, first)
+        self._fresh = True
         if self.lock is not None:
             self.lock.record(self.run_dir.run_id)
         self._execute()
@@ -175,6 +180,7 @@ class Engine:
         cp = self.cp
         assert cp is not None
         cp.status = RunStatus.RUNNING
+        cp.completed_steps = sorted(self.done)  # the markers are the truth
         cp.options = self.options.to_json()
         cp.execution_mode.parallel = self.options.parallel
         cp.execution_mode.smart_execution = self.options.smart
@@ -237,7 +243,9 @@ class Engine:
     def begin_step(self, spec: StepSpec, info: StepInfo) -> tuple[StepState, float]:
         """Write the ``running`` state and fire ``checkpoints_step_start``."""
         with self.mutex:
-            previous = self.run_dir.read_state(spec.number) if self.run_dir else None
+            # A brand-new run has no earlier attempt to count.
+            fresh = self.run_dir is None or self._fresh
+            previous = None if fresh else self.run_dir.read_state(spec.number)  # type: ignore[union-attr]
             state = StepState(
                 step=spec.number,
                 name=spec.name,
@@ -246,7 +254,8 @@ class Engine:
                 started_at=utcnow(),
                 attempts=(previous.attempts + 1) if previous else 1,
             )
-            self._write_state(state)
+            # Not fsynced: until the marker exists the step runs again after any crash.
+            self._write_state(state, sync=False)
             self.plugins.notify("checkpoints_step_start", run=self.run, step=info)
         return state, time.monotonic()
 
@@ -301,10 +310,21 @@ class Engine:
             )
 
     def _commit(self, state: StepState, info: StepInfo) -> None:
+        """Durable where it matters: the final state (outputs) and the marker (commit point).
+
+        checkpoint.json is fsynced without its directory: the marker's directory fsync right
+        after persists both renames, and completion is reconciled from markers anyway.
+        """
         state.status, state.exit_code = StepStatus.COMPLETED, 0
         self._write_state(state)
         self.done.add(state.step)
-        self.save_checkpoint(current=self.next_step(-1))
+        if self.cp is not None:
+            if self.cp.completed_steps and self.cp.completed_steps[-1] < state.step:
+                self.cp.completed_steps.append(state.step)  # the usual, in-order case
+            else:
+                bisect.insort(self.cp.completed_steps, state.step)
+            self.cp.durations[state.name] = state.duration_seconds or 0.0
+        self.save_checkpoint(current=self.next_step(-1), sync_dir=False)
         if self.run_dir is not None:
             assert state.completed_at is not None and state.duration_seconds is not None
             self.run_dir.write_marker(
@@ -385,8 +405,14 @@ class Engine:
     # -- writing -----------------------------------------------------------------------------
 
     def next_step(self, after: int) -> int | None:
+        """The first step after ``after`` without a marker; amortised O(1) for ``after=-1``."""
         total = len(self.definition.steps)
-        return next((n for n in range(after + 1, total) if n not in self.done), None)
+        if after >= 0:
+            return next((n for n in range(after + 1, total) if n not in self.done), None)
+        # `done` only grows while a run executes, so the first gap only moves forward.
+        while self._cursor < total and self._cursor in self.done:
+            self._cursor += 1
+        return self._cursor if self._cursor < total else None
 
     def set_group(self, group: int, status: str) -> None:
         with self.mutex:
@@ -394,20 +420,21 @@ class Engine:
                 self.cp.parallel_execution.groups[group].status = status  # type: ignore[assignment]
                 self.save_checkpoint(current=self.next_step(-1))
 
-    def _write_state(self, state: StepState) -> None:
+    def _write_state(self, state: StepState, *, sync: bool = True) -> None:
         if self.run_dir is not None:
-            self.run_dir.write_state(state)
+            self.run_dir.write_state(state, sync=sync)
 
-    def save_checkpoint(self, current: int | None) -> None:
+    def save_checkpoint(self, current: int | None, *, sync_dir: bool = True) -> None:
         if self.cp is None or self.run_dir is None:
             return
         with self.mutex:
             cp = self.cp
-            cp.completed_steps = sorted(self.done)
+            if len(cp.completed_steps) != len(self.done):
+                cp.completed_steps = sorted(self.done)
             cp.current_step = current
             cp.last_checkpoint = utcnow()
             cp.vars = jsonable(self.run.vars, cp.warnings, "vars")
-            self.run_dir.write_checkpoint(cp)
+            self.run_dir.write_checkpoint(cp, sync_dir=sync_dir)
 
     def _record_plugin_error(self, message: str) -> None:
         if self.cp is not None:

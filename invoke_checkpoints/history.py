@@ -9,7 +9,7 @@ from .errors import CheckpointError
 from .models import RunStatus, StepStatus
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .store import RunDir, Store
 
 __all__ = ["eta_seconds", "expected_durations"]
 
@@ -26,19 +26,30 @@ def expected_durations(
             continue
         try:
             run_dir = store.run(workflow, run_id)
-            cp = run_dir.read_checkpoint()
+            # Only checkpoint.json: it carries every completed step's duration.
+            cp = run_dir.read_checkpoint(check_files=False)
             if cp.status is not RunStatus.COMPLETED:
                 continue
-            for number, name in enumerate(cp.steps):
-                state = run_dir.read_state(number)
-                if state and state.status is StepStatus.COMPLETED and state.duration_seconds:
-                    samples.setdefault(name, []).append(state.duration_seconds)
+            durations = cp.durations or _from_state_files(run_dir, cp.steps)
+            for name, seconds in durations.items():
+                if seconds:
+                    samples.setdefault(name, []).append(seconds)
         except CheckpointError:
             continue  # a corrupt old run just does not contribute
         found += 1
         if found >= runs:
             break
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _from_state_files(run_dir: RunDir, steps: list[str]) -> dict[str, float]:
+    """Durations of a run written before checkpoint.json carried them."""
+    found: dict[str, float] = {}
+    for number, name in enumerate(steps):
+        state = run_dir.read_state(number)
+        if state and state.status is StepStatus.COMPLETED and state.duration_seconds:
+            found[name] = state.duration_seconds
+    return found
 
 
 def eta_seconds(

@@ -39,10 +39,10 @@ class RunSummary:
 
 def summarize(store: Store, workflow: str, run_id: str, active: str | None) -> RunSummary:
     """A run's summary; a corrupt run is reported as ``corrupt`` with the reason, never raised."""
-    run_dir = store.run(workflow, run_id)
-    size = run_dir.size_bytes()
-    done = run_dir.marker_steps()
+    size, done = 0, set()
     try:
+        run_dir = store.run(workflow, run_id)
+        size, done = run_dir.size_bytes(), run_dir.marker_steps()
         cp = run_dir.read_checkpoint()
     except CheckpointError as exc:
         started = run_started(run_id).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -147,8 +147,15 @@ def plan_clean(
             continue
         if everything or older_than is None or _age_days(store, run_id, now) > older_than:
             remove.append(run_id)
-    freed = sum(store.run(workflow, r).size_bytes() for r in remove)
+    freed = sum(_size(store, workflow, r) for r in remove)
     return CleanPlan(remove, active, freed)
+
+
+def _size(store: Store, workflow: str, run_id: str) -> int:
+    try:
+        return store.run(workflow, run_id).size_bytes()
+    except CheckpointError:
+        return 0  # a damaged run: clean_runs refuses it (or auto-clean keeps it)
 
 
 def clean_runs(store: Store, workflow: str, plan: CleanPlan, *, strict: bool) -> list[str]:

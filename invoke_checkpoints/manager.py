@@ -74,6 +74,7 @@ class PluginHost:
         self.strict_failure: str | None = None
         #: Plugin name -> where it came from, in registration order (``workflow.plugins``).
         self.origins: dict[str, str] = {}
+        self._impl_cache: dict[str, list[pluggy.HookImpl]] = {}
         #: Hooks never run concurrently (steps may run in threads); plugins need no locking.
         self._lock = threading.RLock()
         for name in settings.disable_plugins:
@@ -158,12 +159,18 @@ class PluginHost:
                 f"({', '.join(sorted(wrappers))}); use a plain @hookimpl"
             )
         self.origins[name] = origin
+        self._impl_cache.clear()
 
     # -- calling -----------------------------------------------------------------------------
 
     def _impls(self, hook: str) -> list[pluggy.HookImpl]:
         # pluggy calls the last registered implementation first (tryfirst/trylast respected).
-        return list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
+        # Cached per hook (several calls per step); registering a plugin clears the cache.
+        impls = self._impl_cache.get(hook)
+        if impls is None:
+            impls = list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
+            self._impl_cache[hook] = impls
+        return impls
 
     def _trace(self, text: str) -> None:
         print(f"{_PREFIX} debug: {text}", file=sys.stderr, flush=True)

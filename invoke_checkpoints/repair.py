@@ -103,7 +103,7 @@ def _sound_states(
                 continue
             why = f"{path}: records step {number} as {state.name!r}, not a step of this run"
         fixes.append(FileFix(path, None, why))
-        notes.append(f"move aside {why}")
+        notes.append(f"{why}; fix: keep it aside as {path.name}.corrupt-<timestamp>")
     return states
 
 
@@ -150,11 +150,11 @@ def _sound_markers(
                 DURATION_SECONDS=state.duration_seconds,
             )
             fixes.append(FileFix(path, marker.to_text(), why))
-            notes.append(f"rewrite from its completed state file {why}")
+            notes.append(f"{why}; fix: rewrite it from {state_name(number)} (completed)")
             done.add(number)
         else:
             fixes.append(FileFix(path, None, why))
-            notes.append(f"move aside (step {number} will run again) {why}")
+            notes.append(f"{why}; fix: keep it aside, step {number} will run again")
     return done
 
 

@@ -15,11 +15,14 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import FrameType
 
+    from invoke.runners import Result
+
 __all__ = ["CheckpointRunner", "SignalGuard", "Terminated", "exit_code_for"]
 
-# Runners with a live child process; a signal handler stops them.
+# Runners with a live child process; a signal handler stops them. Reentrant: the handler runs
+# in the main thread, possibly while that thread holds the lock in start() or stop().
 _ACTIVE: set[Local] = set()
-_ACTIVE_LOCK = threading.Lock()
+_ACTIVE_LOCK = threading.RLock()
 
 
 def exit_code_for(signum: int) -> int:
@@ -41,6 +44,15 @@ class CheckpointRunner(Local):
     Installed through Invoke's ``runners.local`` config key, and only when that key still holds
     Invoke's own ``Local`` (a user's custom runner is left alone).
     """
+
+    def run(self, command: str, **kwargs: Any) -> Result:
+        try:
+            return super().run(command, **kwargs)
+        except (KeyboardInterrupt, Terminated) as exc:
+            # Raised before Invoke's wait loop (which forwards ^C to the child) was reached, e.g.
+            # while it started its output threads: the child would be left running.
+            _signal_child(self, exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
+            raise
 
     def start(self, command: str, shell: str, env: dict[str, Any]) -> None:
         super().start(command, shell, env)

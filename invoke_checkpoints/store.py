@@ -16,6 +16,7 @@ imported when first needed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import json
 import os
@@ -28,10 +29,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from .errors import CorruptCheckpointError, InvalidRunIdError, LockHeldError, UnknownRunError
+from .errors import (
+    CheckpointError,
+    CorruptCheckpointError,
+    InvalidRunIdError,
+    LockHeldError,
+    UnknownRunError,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from filelock import BaseFileLock
@@ -57,6 +64,7 @@ _STATE = re.compile(r"^step_(\d+)_state\.json$")
 _MAX_RUN_ID = 200
 #: Prefix of a run directory being created (see ``Store.create_run``).
 _UNBORN = ".new-"
+_LINK = "is a symbolic link; a run's files are never read or written through links"
 #: (directory, file) modes: private by default, the spec's 0755/0644 with permissions: shared.
 PRIVATE_MODES = (0o700, 0o600)
 SHARED_MODES = (0o755, 0o644)
@@ -115,12 +123,19 @@ def _fsync_dir(path: Path) -> None:
 
 
 def atomic_write(
-    path: Path, data: bytes, *, durable: bool = True, mode: int = PRIVATE_MODES[1]
+    path: Path,
+    data: bytes,
+    *,
+    durable: bool = True,
+    sync_dir: bool = True,
+    mode: int = PRIVATE_MODES[1],
 ) -> None:
     """Write ``data`` to ``path`` so a crash leaves either the old or the new file, never half.
 
     Temp file in the same directory, fsync, ``os.replace``, fsync the directory. With
-    ``durable=False`` both fsyncs are skipped (``checkpoints.fsync: false``).
+    ``durable=False`` both fsyncs are skipped (``checkpoints.fsync: false``, or a file that can
+    be rebuilt); ``sync_dir=False`` leaves the directory fsync to a later durable write in the
+    same directory (one directory fsync persists every rename made in it before).
     """
     nth = next(_WRITES) if _FAULT is not None else 0
     # One writer per run (the workflow lock); pid+thread keep temp names distinct anyway.
@@ -142,18 +157,20 @@ def atomic_write(
     os.close(fd)
     os.replace(tmp, path)
     _crash_point(nth, "rename")
-    if durable:
+    if durable and sync_dir:
         _fsync_dir(path.parent)
         _crash_point(nth, "dirsync")
 
 
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
+            return f.read()
     except FileNotFoundError:
         raise CorruptCheckpointError(f"{path}: file is missing", path=path) from None
     except OSError as exc:
-        raise CorruptCheckpointError(f"{path}: cannot read ({exc.strerror})", path=path) from None
+        why = _LINK if exc.errno == errno.ELOOP else f"cannot read ({exc.strerror})"
+        raise CorruptCheckpointError(f"{path}: {why}", path=path) from None
 
 
 @dataclass(frozen=True)
@@ -166,8 +183,9 @@ class RunDir:
     #: Mode of the files this run writes (0600, or 0644 with permissions: shared).
     file_mode: int = PRIVATE_MODES[1]
 
-    def _write(self, path: Path, data: bytes) -> None:
-        atomic_write(path, data, durable=self.durable, mode=self.file_mode)
+    def _write(self, path: Path, data: bytes, *, sync: bool = True, sync_dir: bool = True) -> None:
+        durable = self.durable and sync
+        atomic_write(path, data, durable=durable, sync_dir=sync_dir, mode=self.file_mode)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -223,14 +241,15 @@ class RunDir:
     def _corrupt(self, path: Path, why: str) -> CorruptCheckpointError:
         return CorruptCheckpointError(f"{path}: {why}", run_id=self.run_id, path=path)
 
-    def write_checkpoint(self, cp: Checkpoint) -> None:
-        self._write(self.checkpoint_path, cp.to_json())
+    def write_checkpoint(self, cp: Checkpoint, *, sync_dir: bool = True) -> None:
+        """``sync_dir=False`` after a step: the marker's directory fsync follows at once."""
+        self._write(self.checkpoint_path, cp.to_json(), sync_dir=sync_dir)
 
     def read_state(self, step: int) -> StepState | None:
         from .models import StepState
 
         path = self.state_dir / state_name(step)
-        if not path.exists():
+        if not os.path.lexists(path):
             return None
         try:
             state = StepState.from_json(_read(path), source=str(path))
@@ -247,12 +266,14 @@ class RunDir:
         with contextlib.suppress(FileNotFoundError), os.scandir(self.state_dir) as entries:
             for entry in entries:
                 m = _STATE.match(entry.name)
-                if m and entry.is_file(follow_symlinks=False):
+                if m and (entry.is_file(follow_symlinks=False) or entry.is_symlink()):
                     found.add(int(m.group(1)))
         return found
 
-    def write_state(self, state: StepState) -> None:
-        self._write(self.state_dir / state_name(state.step), state.to_json())
+    def write_state(self, state: StepState, *, sync: bool = True) -> None:
+        """``sync=False`` for the ``running`` state: losing it in a power cut loses nothing,
+        the step has no marker and runs again."""
+        self._write(self.state_dir / state_name(state.step), state.to_json(), sync=sync)
 
     def write_marker(self, marker: Marker) -> None:
         # The marker is the commit point of a step: always durable when fsync is on.
@@ -262,7 +283,7 @@ class RunDir:
         from .models import Marker
 
         path = self.path / marker_name(step)
-        if not path.exists():
+        if not os.path.lexists(path):
             return None
         try:
             return Marker.from_text(_read(path), source=str(path))
@@ -280,7 +301,8 @@ class RunDir:
         with os.scandir(self.path) as entries:
             for entry in entries:
                 m = _MARKER.match(entry.name)
-                if m and entry.is_file(follow_symlinks=False):
+                # A link named like a marker is found too, so that reading it refuses the run.
+                if m and (entry.is_file(follow_symlinks=False) or entry.is_symlink()):
                     found.add(int(m.group(1)))
         return found
 
@@ -338,33 +360,43 @@ class Store:
             )
         return run_id
 
-    def run_ids(self, workflow: str) -> list[str]:
-        """Ids of every run of ``workflow``, oldest first, from directory names alone."""
+    def _keyed(self, workflow: str) -> Iterator[tuple[str, str, int, str]]:
+        """(date, time, n, run id) of every run of ``workflow``, from directory names alone."""
         if not self.root.is_dir():
-            return []
-        keyed: list[tuple[str, str, int, str]] = []
+            return
+        prefix = f"{workflow}_"
         with os.scandir(self.root) as entries:
             for entry in entries:
+                # The cheap prefix test first: stores can hold thousands of runs.
+                if not entry.name.startswith(prefix):
+                    continue
                 m = _RUN_ID.match(entry.name)
                 if m and m.group("name") == workflow and entry.is_dir(follow_symlinks=False):
-                    keyed.append((m["date"], m["time"], int(m["n"] or 1), entry.name))
-        keyed.sort()
-        return [k[3] for k in keyed]
+                    yield (m["date"], m["time"], int(m["n"] or 1), entry.name)
+
+    def run_ids(self, workflow: str) -> list[str]:
+        """Ids of every run of ``workflow``, oldest first."""
+        return [k[3] for k in sorted(self._keyed(workflow))]
 
     def latest(self, workflow: str) -> str | None:
-        ids = self.run_ids(workflow)
-        return ids[-1] if ids else None
+        """The newest run of ``workflow``: one pass, no sort, no file opened."""
+        newest = max(self._keyed(workflow), default=None)
+        return newest[3] if newest else None
 
     def run(self, workflow: str, run_id: str) -> RunDir:
         """An existing run, by id (validated first)."""
         self.check_run_id(workflow, run_id)
         path = self.root / run_id
         # A link inside the store is never followed: writes and deletes stay in the store.
-        if path.is_symlink() or not path.is_dir() or (path / "state").is_symlink():
+        if path.is_symlink() or not path.is_dir():
             raise UnknownRunError(
                 f"no run {run_id!r} in {self.root} (list them with `invoke {workflow}.status`)",
                 run_id=run_id,
                 path=path,
+            )
+        if (path / "state").is_symlink():
+            raise CorruptCheckpointError(
+                f"{path / 'state'}: {_LINK}", run_id=run_id, path=path / "state"
             )
         return RunDir(path, run_id, self.durable, self.file_mode)
 
@@ -443,6 +475,12 @@ class WorkflowLock:
             lock.acquire(blocking=False)
         except Timeout:
             return False
+        except OSError as exc:  # a symlink planted in the store (ELOOP), a foreign file (EACCES)
+            raise CheckpointError(
+                f"{self.path}: cannot open the lock file ({exc.strerror}); it must be a regular "
+                "file of yours: remove it and run again",
+                path=self.path,
+            ) from None
         self._lock = lock
         return True
 
