@@ -1,0 +1,1 @@
+"""Benchmark harness of invoke-checkpoints: ``python bench/run.py`` (see bench/README.md)."""

@@ -1,0 +1,249 @@
+"""Benchmark harness: ``python bench/run.py [--smoke] [--out FILE]`` (or ``invoke bench``).
+
+Every figure comes from one run on one disk: whole ``invoke`` processes timed with
+``time.perf_counter`` around ``subprocess.run``, repeated in interleaved rounds (other
+processes share this machine); each figure is the median over rounds of a per-round
+difference or ratio (bench/figures.py), and ratios are preferred to absolute times.
+
+P1   checkpoint overhead per step: marginal ms per step of ``invoke workflow`` (N=10 vs 1,000
+     no-op steps) minus marginal ms per task of plain ``invoke t0 ... tN``, divided by one raw
+     durable write (write, fsync, rename, fsync dir of a 200-byte file). P1_nofsync: the same
+     with ``checkpoints.fsync: false``.
+P1b  marginal ms per step of ``invoke workflow`` with fsync off / plain invoke per task
+     (P1b_fsync: with fsync on).
+P2a  ``invoke --list`` with ``workflow(...)`` in tasks.py / without.
+P2b  ``invoke workflow.status`` / ``invoke --list``.
+P3   ``invoke workflow --resume`` (latest run completed) with 10,000 runs in the store minus
+     with one run, in ms.
+P4   mean per-step overhead of a 5,000-step workflow / of a 50-step one (see bench/README.md).
+P5   wall time of one parallel group of 8 steps sleeping 1 s each (``--parallel``): the
+     process minus the same process running a one-step workflow; null (and "n/a") when this
+     invoke-checkpoints has no parallel groups.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python bench/run.py`: make `import bench` work
+    sys.path.append(str(Path(__file__).resolve().parent.parent))
+
+from bench.figures import FULL, SMOKE, Params, compute
+from bench.measure import (
+    Case,
+    child_env,
+    invoke_cmd,
+    precompile_package,
+    raw_durable_write_ms,
+    run_cases,
+    run_once,
+)
+from bench.others import measure_others
+from bench.projects import (
+    clone_runs,
+    make_project,
+    only_run,
+    parallel_source,
+    parallel_supported,
+    task_names,
+)
+from bench.report import TARGETS, render_table
+
+__all__ = ["FULL", "SMOKE", "Params", "main", "measure"]
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO / "bench" / "results" / "latest.json"
+#: Generated projects go here by default: on the repo's disk, git-ignored, and a dot-name so
+#: that mypy's directory crawl (``files = [..., "bench"]``) skips their tasks.py files.
+WORK_ROOT = REPO / "bench" / "results" / ".tmp"
+
+
+def _progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def _workflow_cases(root: Path, p: Params) -> tuple[list[Case], list[Case]]:
+    """``invoke workflow`` at each size (fsync on and off) and plain ``invoke t0 .. tN``:
+    the sub-second cases and the multi-second ones. The two sizes of each kind run next to
+    each other (their per-round difference is what counts)."""
+    small, big = (p.n_small, p.p4_low), (p.n_big, p.p4_high)
+    for n in (*small, *big):
+        make_project(root / f"wf{n}", n)
+        make_project(root / f"wf{n}_nofsync", n, fsync=False)
+
+    def wf(n: int, suffix: str, reps: int) -> Case:
+        proj = root / f"wf{n}{suffix}"
+        return Case(
+            f"wf{n}{suffix}", invoke_cmd("workflow"), proj, reps, p.warmups, proj / ".checkpoints"
+        )
+
+    def plain(n: int, reps: int) -> Case:
+        return Case(f"plain{n}", invoke_cmd(*task_names(n)), root / f"wf{n}", reps, p.warmups)
+
+    quick = [wf(n, suffix, p.cheap_reps) for suffix in ("", "_nofsync") for n in small]
+    quick += [plain(n, p.cheap_reps) for n in small]
+    slow = [wf(p.n_big, "", p.reps), wf(p.n_big, "_nofsync", p.reps), plain(p.n_big, p.reps)]
+    # Plain invoke is quadratic in the number of tasks named on its command line
+    # (Executor.dedupe), so it is not run at p4_high: a minute per run, measuring Invoke.
+    slow += [wf(p.p4_high, "", p.big_reps), wf(p.p4_high, "_nofsync", p.big_reps)]
+    return quick, slow
+
+
+def _listing_cases(root: Path, p: Params, env: dict[str, str]) -> list[Case]:
+    """--list with and without the plugin, status, and --resume with 1 vs p3_runs runs."""
+    plain = make_project(root / "list_plain", p.list_tasks, plugin=False)
+    with_plugin = make_project(root / "list_plugin", p.list_tasks)
+    run_once(invoke_cmd("workflow"), with_plugin, env)  # status shows this completed run
+    one = make_project(root / "resume_one", p.p3_steps)
+    many = make_project(root / "resume_many", p.p3_steps)
+    for proj in (one, many):
+        run_once(invoke_cmd("workflow"), proj, env)
+    _progress(f"cloning {p.p3_runs:,} runs for P3")
+    clone_runs(only_run(many / ".checkpoints"), p.p3_runs)
+    r, w = p.cheap_reps, p.warmups
+    return [
+        Case("list_plain", invoke_cmd("--list"), plain, r, w),
+        Case("list_plugin", invoke_cmd("--list"), with_plugin, r, w),
+        Case("status", invoke_cmd("workflow.status"), with_plugin, r, w),
+        Case("resume_one", invoke_cmd("workflow", "--resume"), one, r, w),
+        Case("resume_many", invoke_cmd("workflow", "--resume"), many, r, w),
+    ]
+
+
+def _parallel_cases(root: Path, p: Params) -> list[Case]:
+    """P5: ``invoke workflow --parallel`` (one group) and ``invoke baseline`` (one no-op step)
+    from the same tasks.py; none when this invoke-checkpoints has no parallel groups."""
+    if not parallel_supported():
+        return []
+    proj = root / "parallel"
+    proj.mkdir(parents=True, exist_ok=True)
+    (proj / "tasks.py").write_text(parallel_source(p.p5_steps, p.p5_sleep))
+    store = proj / ".checkpoints"
+    return [
+        Case("p5_baseline", invoke_cmd("baseline"), proj, p.reps, p.warmups, store),
+        Case("p5_group", invoke_cmd("workflow", "--parallel"), proj, p.reps, p.warmups, store),
+    ]
+
+
+def _machine(workdir: Path) -> dict[str, Any]:
+    import invoke
+
+    def out(*cmd: str) -> str:
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=REPO)
+        except OSError:
+            return ""
+        return done.stdout.strip()
+
+    import invoke_checkpoints
+
+    package = Path(invoke_checkpoints.__file__).resolve().parent
+    return {
+        "package": str(package),
+        "package_dirty_in_repo": bool(out("git", "status", "--porcelain", "invoke_checkpoints")),
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "invoke": invoke.__version__,
+        "df": out("df", "-hT", str(workdir)),
+        "loadavg": list(os.getloadavg()),
+        "commit": out("git", "rev-parse", "--short", "HEAD"),
+    }
+
+
+def measure(
+    p: Params, workdir: Path, *, others: bool = True, precompile: bool = True
+) -> dict[str, Any]:
+    """Run every measurement in ``workdir`` (same disk as the repo); the JSON document."""
+    env = child_env()
+    machine = _machine(workdir)
+    if precompile:
+        machine["precompiled"] = precompile_package()
+    half = max(p.raw_writes // 2, 1)
+    _progress("raw durable writes (1/2)")
+    raw = raw_durable_write_ms(workdir / "raw", half)
+    _progress("setting up projects")
+    quick, slow = _workflow_cases(workdir, p)
+    # Each round: sub-second cases first, then P5's (seconds), then the long ones.
+    cases = quick + _listing_cases(workdir, p, env) + _parallel_cases(workdir, p) + slow
+    _progress(f"timing {len(cases)} commands, interleaved")
+    timed = run_cases(cases, env, _progress)
+    _progress("raw durable writes (2/2)")
+    raw += raw_durable_write_ms(workdir / "raw", half)
+    raw_ms = statistics.median(raw)
+    doc: dict[str, Any] = {"mode": "", "created_at": datetime.now(timezone.utc).isoformat()}
+    doc["raw_write_ms"] = raw_ms
+    doc.update(compute(timed, raw_ms, p))
+    doc["details"]["raw_write_ms_batches"] = [
+        statistics.median(raw[:half]),
+        statistics.median(raw[half:]),
+    ]
+    doc["others"] = (
+        measure_others(workdir / "others", p.n_small, p.n_big, p.reps, env, _progress)
+        if others
+        else {}
+    )
+    machine["loadavg_end"] = list(os.getloadavg())
+    doc["targets"] = TARGETS
+    doc["machine"] = machine
+    doc["params"] = asdict(p)
+    return doc
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, 1 repetition")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
+    parser.add_argument("--reps", type=int, help="repetitions of multi-second commands")
+    parser.add_argument("--workdir", type=Path, help="where generated projects go (same disk)")
+    parser.add_argument("--keep-workdir", action="store_true", help="do not delete it")
+    parser.add_argument("--no-others", action="store_true", help="skip doit/pytask")
+    parser.add_argument(
+        "--no-precompile",
+        action="store_true",
+        help="do not byte-compile invoke_checkpoints first (as an editable checkout runs)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    p = SMOKE if args.smoke else FULL
+    if args.reps is not None:
+        p = replace(p, reps=args.reps, cheap_reps=3 * args.reps, big_reps=max(1, args.reps // 2))
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix="bench-", dir=args.workdir))
+    else:
+        WORK_ROOT.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix="run-", dir=WORK_ROOT))
+    try:
+        doc = measure(p, workdir, others=not args.no_others, precompile=not args.no_precompile)
+    except RuntimeError as exc:
+        print(f"bench: a timed command failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if not args.keep_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    doc["mode"] = "smoke" if args.smoke else "full"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(render_table(doc))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
