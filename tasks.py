@@ -47,5 +47,11 @@ def bench(c: Context, smoke: bool = False) -> None:
     c.run(f"{PY} bench/run.py" + (" --smoke" if smoke else ""))
 
 
-ns = Collection(lint, typecheck, test, schemas, bench)
+@task(help={"kills": "how many SIGKILLs the crash matrix deals out"})
+def reliability(c: Context, kills: int = 1000) -> None:
+    """Long crash matrix + fuzzing; writes docs/reliability.md."""
+    c.run(f"{PY} tests/reliability/harness.py --kills={kills} --report docs/reliability.md")
+
+
+ns = Collection(lint, typecheck, test, schemas, bench, reliability)
 ns.add_collection(workflow(lint, typecheck, test, name="check"))

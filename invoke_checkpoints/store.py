@@ -487,6 +487,7 @@ class WorkflowLock:
     def acquire(self) -> None:
         """Take the lock or fail at once with one line naming the active run."""
         if self.try_acquire():
+            self._sweep_info_temps()
             self.record(run_id=None)
             return
         holder = self.holder()
@@ -497,6 +498,15 @@ class WorkflowLock:
             run_id=str(holder["run_id"]) if holder.get("run_id") else None,
             path=self.path,
         )
+
+    def _sweep_info_temps(self) -> None:
+        """Temp files of the holder record left by a killed holder: only a holder writes it."""
+        prefix = f".{self.info_path.name}."
+        with contextlib.suppress(OSError), os.scandir(self.path.parent) as entries:
+            for entry in entries:
+                if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
 
     def record(self, run_id: str | None) -> None:
         """Say who holds the lock, for the error message of a second invocation."""

@@ -230,14 +230,25 @@ RUN_ID = re.compile(
     r"(?P<name>[A-Za-z][\w-]*)_(?P<stamp>\d{8}_\d{6})(?:_(?P<n>[1-9]\d*))?", re.ASCII
 )
 
-#: Three steps; ``slow`` blocks when $SLOW is set (``exec sleep 30`` after writing its pid to
-#: child.pid and touching ``started``) or when $HOLD is set (a Python loop that waits for a
-#: ``release`` file). Each step appends its name to log.txt. A second workflow ``release``.
+#: Three steps; each appends its name to log.txt. ``slow`` blocks when $SLOW is set: its child
+#: (Python, exec'd in place of the shell) writes its pid to child.pid, creates ``started`` and
+#: sleeps 30 s. With $HOLD set it runs a Python loop that waits for a ``release`` file.
+#: A second workflow, ``release``, has steps first and last.
 SLEEPY = """
-    import os, time
+    import os, sys, time
     from pathlib import Path
     from invoke import Collection, task
     from invoke_checkpoints import workflow
+
+    # The child says it is ready itself, once it is the program that gets the signal (a shell
+    # can drop a signal that reaches it just before `exec`); SIGINT kills it without traceback.
+    SLEEP_CHILD = 'exec "' + sys.executable + '" -c "' + "; ".join([
+        "import os, signal, time",
+        "signal.signal(signal.SIGINT, signal.SIG_DFL)",
+        "open('child.pid', 'w').write(str(os.getpid()) + chr(10))",
+        "open('started', 'w').close()",
+        "time.sleep(30)",
+    ]) + '"'
 
     @task
     def first(c):
@@ -247,7 +258,7 @@ SLEEPY = """
     def slow(c):
         c.run("echo slow >> log.txt")
         if os.environ.get("SLOW"):
-            c.run("echo $$ > child.pid; touch started; exec sleep 30")
+            c.run(SLEEP_CHILD)
         if os.environ.get("HOLD"):
             Path("started").write_text(str(os.getpid()))
             deadline = time.monotonic() + 60
@@ -273,6 +284,18 @@ def wait_for(path: Path, proc: subprocess.Popen[str] | None = None, timeout: flo
             pytest.fail(f"process exited {proc.returncode} before {path.name}:\n{out}\n{err}")
         assert time.monotonic() < deadline, f"{path} never appeared"
         time.sleep(0.02)
+
+
+def read_pid(path: Path, proc: subprocess.Popen[str] | None = None, timeout: float = 30) -> int:
+    """The pid a child wrote to ``path`` (``echo $$ > path``), once its line is complete."""
+    deadline = time.monotonic() + timeout
+    while True:
+        wait_for(path, proc, timeout)
+        text = path.read_text()
+        if text.endswith("\n"):
+            return int(text)
+        assert time.monotonic() < deadline, f"{path} never got a whole line"
+        time.sleep(0.01)
 
 
 def pid_gone(pid: int, timeout: float = 5) -> bool:
@@ -326,6 +349,7 @@ __all__ = [
     "log_lines",
     "one_line",
     "pid_gone",
+    "read_pid",
     "run_files",
     "wait_for",
 ]

@@ -1,0 +1,140 @@
+"""Helpers of the reliability suites: scratch projects for hypothesis, store snapshots, cases.
+
+Hypothesis runs many examples in one test function, so these suites do not use the
+function-scoped ``project`` fixture for their examples: ``scratch()`` makes a fresh project
+directory (and its own ``MonkeyPatch``) per example.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ..conftest import Outcome, Project
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+#: Examples per hypothesis test: modest in CI; ``harness.py --fuzz-examples`` raises it.
+EXAMPLES = int(os.environ.get("RELIABILITY_FUZZ_EXAMPLES", "0")) or None
+
+#: Three pure-Python steps (fast); ``test`` fails with exit 3 while a file ``fail`` exists.
+#: Each step appends its name to log.txt.
+FAST_STEPS = """
+    import os
+    from invoke import Collection, task
+    from invoke.exceptions import Exit
+    from invoke_checkpoints import workflow
+
+    def _log(name):
+        with open("log.txt", "a") as f:
+            f.write(name + "\\n")
+
+    @task
+    def lint(c):
+        _log("lint")
+
+    @task
+    def test(c):
+        _log("test")
+        if os.path.exists("fail"):
+            raise Exit("test failed", 3)
+
+    @task
+    def docs(c):
+        _log("docs")
+
+    ns = Collection(lint, test, docs)
+    ns.add_collection(workflow(lint, test, docs))
+"""
+
+
+def examples(default: int, *, share: float = 1.0) -> int:
+    """``RELIABILITY_FUZZ_EXAMPLES`` (times ``share``, for slower tests) when set, else
+    ``default``."""
+    return max(default, int(EXAMPLES * share)) if EXAMPLES else default
+
+
+def clean_env(mp: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("INVOKE_"):
+            mp.delenv(key)
+    mp.setenv("INVOKE_CHECKPOINTS_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+
+@contextlib.contextmanager
+def scratch(template: Path | None = None) -> Iterator[Project]:
+    """A fresh project (a copy of ``template`` when given) with its own MonkeyPatch."""
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
+        clean_env(mp)
+        root = Path(tmp) / "proj"
+        if template is None:
+            root.mkdir()
+        else:
+            shutil.copytree(template, root, symlinks=True)
+        project = Project(root, mp)
+        try:
+            yield project
+        finally:
+            reap = getattr(project, "reap", None)
+            if callable(reap):
+                reap()
+
+
+def store_files(project: Project) -> dict[str, bytes]:
+    """Every file of the store with its bytes, except the lock's own bookkeeping.
+
+    Every invocation that takes the lock records its pid in ``<workflow>.lock.json``: that
+    says who last held the lock, nothing about a run, so it is left out of "unchanged".
+    """
+    return {k: v for k, v in project.snapshot().items() if ".lock" not in k}
+
+
+def log_of(project: Project) -> list[str]:
+    path = project.root / "log.txt"
+    return path.read_text().split() if path.exists() else []
+
+
+def one_line(outcome: Outcome) -> str:
+    """The single stderr line of a refused command (no traceback, nothing else)."""
+    text = outcome.err.strip()
+    assert "Traceback" not in outcome.out + outcome.err, outcome.err
+    assert len(text.splitlines()) == 1, outcome.err
+    assert text.startswith("invoke-checkpoints: "), text
+    return text
+
+
+def record_case(suite: str, outcome: str) -> None:
+    """Count one executed case for ``docs/reliability.md`` (``harness.py --fuzz-examples``)."""
+    path = os.environ.get("RELIABILITY_FUZZ_LOG")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"suite": suite, "outcome": outcome}) + "\n")
+
+
+def failed_template(root: Path) -> Path:
+    """A project whose one run of FAST_STEPS failed at step 1: marker 0, states 0 and 1."""
+    with pytest.MonkeyPatch.context() as mp:
+        clean_env(mp)
+        root.mkdir(parents=True)
+        project = Project(root, mp)
+        project.write(FAST_STEPS)
+        (root / "fail").touch()
+        outcome = project.invoke("workflow")
+        assert outcome.code == 3, outcome.err
+        (root / "fail").unlink()
+        (root / "log.txt").unlink()
+    return root
+
+
+@pytest.fixture(scope="module")
+def failed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The failed-run template (copy it with ``scratch(template)``; never change it)."""
+    return failed_template(tmp_path_factory.mktemp("template") / "proj")

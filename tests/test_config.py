@@ -1,0 +1,279 @@
+"""``checkpoints.*`` settings from invoke.yaml, INVOKE_CHECKPOINTS_* and collection config."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .conftest import THREE_STEPS, Project, log_lines, one_line
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SOURCES = [
+    pytest.param("yaml", id="invoke-yaml"),
+    pytest.param("env", id="env-var"),
+    pytest.param("collection", id="collection-config"),
+]
+
+
+def _configure(project: Project, source: str, key: str, value: Any) -> dict[str, str]:
+    """Set ``checkpoints.<key>`` through ``source``; returns the environment to run with."""
+    project.write(THREE_STEPS)
+    if source == "yaml":
+        (project.root / "invoke.yaml").write_text(f"checkpoints:\n  {key}: {json.dumps(value)}\n")
+    elif source == "collection":
+        project.write(
+            THREE_STEPS + f"    ns.configure({{'checkpoints': {{{key!r}: {value!r}}}}})\n"
+        )
+    else:
+        # Invoke's env casting: a boolean is false only for "0" or "" (documented in README).
+        text = ("1" if value else "0") if isinstance(value, bool) else str(value)
+        return {f"INVOKE_CHECKPOINTS_{key.upper()}": text}
+    return {}
+
+
+def _age(project: Project, run: Path, days: float) -> Path:
+    """Make a run ``days`` old: an id from then, and checkpoint.json last written then."""
+    then = time.time() - days * 86_400
+    new_id = "workflow_" + time.strftime("%Y%m%d_%H%M%S", time.gmtime(then))
+    cp = project.checkpoint(run)
+    cp["workflow_id"] = new_id
+    (run / "checkpoint.json").write_text(json.dumps(cp))
+    os.utime(run / "checkpoint.json", (then, then))
+    return run.rename(run.with_name(new_id))
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_dir_from_each_source(project: Project, source: str) -> None:
+    """checkpoints.dir moves the store; a relative dir is beside tasks.py, even from a subdir."""
+    env = _configure(project, source, "dir", "state/ckpt")
+    sub = project.root / "src" / "deep"
+    sub.mkdir(parents=True)
+    outcome = project.invoke("workflow", env=env, cwd=sub)
+    assert outcome.code == 0, outcome.err
+    store = project.root / "state" / "ckpt"
+    runs = [p for p in store.iterdir() if p.name.startswith("workflow_")]
+    assert len(runs) == 1
+    assert project.checkpoint(runs[0])["status"] == "completed"
+    assert not project.store.exists()
+    assert not (sub / "state").exists()
+    status = project.invoke("workflow.status", "--json", env=env)
+    assert json.loads(status.out)["run_id"] == runs[0].name
+
+
+def test_absolute_dir_outside_the_project(project: Project, tmp_path: Path) -> None:
+    """An absolute checkpoints.dir is used as it is."""
+    elsewhere = tmp_path / "shared-store"
+    env = _configure(project, "env", "dir", str(elsewhere))
+    assert project.invoke("workflow", env=env).code == 0
+    assert len([p for p in elsewhere.iterdir() if p.name.startswith("workflow_")]) == 1
+    assert not project.store.exists()
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_disabled_runs_steps_plainly_and_writes_nothing(project: Project, source: str) -> None:
+    """checkpoints.enabled false: steps run plainly, failures keep their code, nothing written."""
+    env = _configure(project, source, "enabled", False)
+    files_before = sorted(p.name for p in project.root.iterdir())
+    outcome = project.invoke("workflow", env=env)
+    assert outcome.code == 0, outcome.err
+    assert log_lines(project) == ["lint-ran", "test-ran", "docs-ran"]
+
+    failing = project.invoke("workflow", env={**env, "FAIL": "1"})
+    assert failing.code == 3
+    assert log_lines(project)[3:] == ["lint-ran", "test-ran"]
+    assert sorted(p.name for p in project.root.iterdir()) == sorted([*files_before, "log.txt"])
+    assert not project.store.exists()
+
+
+def test_disabled_step_still_has_current_step(project: Project) -> None:
+    """With checkpoints off, current_step() works: number and name, no run id and no path."""
+    project.write(
+        """
+        from invoke import Collection, task
+        from invoke_checkpoints import current_step, workflow
+
+        @task
+        def only(c):
+            step = current_step()
+            with open("seen.txt", "w") as f:
+                f.write(f"{step.number} {step.name} [{step.run.workflow_id}] {step.run.path}")
+
+        ns = Collection(only)
+        ns.add_collection(workflow(only))
+        """
+    )
+    outcome = project.invoke("workflow", env={"INVOKE_CHECKPOINTS_ENABLED": "0"})
+    assert outcome.code == 0, outcome.err
+    assert (project.root / "seen.txt").read_text() == "0 only [] None"
+    assert not project.store.exists()
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_retention_days_from_each_source(project: Project, source: str) -> None:
+    """checkpoints.retention_days: a new run removes runs idle for longer, keeps the rest."""
+    env = _configure(project, source, "retention_days", 5)
+    for _ in range(2):
+        assert project.invoke("workflow", env={"INVOKE_CHECKPOINTS_RETENTION_DAYS": "0"}).code == 0
+    first, second = project.runs()
+    old = _age(project, first, 10)
+    recent = _age(project, second, 2)
+
+    outcome = project.invoke("workflow", env=env)
+    assert outcome.code == 0, outcome.err
+    names = [p.name for p in project.runs()]
+    assert old.name not in names
+    assert recent.name in names
+    assert len(names) == 2
+
+
+def test_retention_zero_keeps_everything(project: Project) -> None:
+    """checkpoints.retention_days: 0 keeps runs however old they are."""
+    env = _configure(project, "yaml", "retention_days", 0)
+    assert project.invoke("workflow", env=env).code == 0
+    old = _age(project, project.only_run(), 400)
+    assert project.invoke("workflow", env=env).code == 0
+    assert old in project.runs()
+    assert len(project.runs()) == 2
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        pytest.param("retention_days", "soon", id="retention-not-a-number"),
+        pytest.param("retention_days", -1, id="retention-negative"),
+        pytest.param("enabled", "maybe", id="enabled-not-a-bool"),
+        pytest.param("fsync", "perhaps", id="fsync-not-a-bool"),
+        pytest.param("fsycn", False, id="misspelt-key"),
+    ],
+)
+def test_bad_setting_is_one_line_exit_2(project: Project, key: str, value: object) -> None:
+    """A bad checkpoints.* value or unknown key: one line naming it, exit 2, nothing run."""
+    _configure(project, "yaml", key, value)
+    outcome = project.invoke("workflow")
+    assert outcome.code == 2
+    assert key in one_line(outcome)
+    assert log_lines(project) == []
+    assert not any(project.store.glob("workflow_*"))
+
+
+def _shape(doc: Any) -> Any:
+    """A JSON document's keys, recursively, with each value replaced by its type name."""
+    if isinstance(doc, dict):
+        return {k: _shape(v) for k, v in doc.items()}
+    return type(doc).__name__
+
+
+@pytest.mark.parametrize(
+    ("source", "value"),
+    [
+        pytest.param("yaml", False, id="invoke-yaml"),
+        pytest.param("env", False, id="env-var"),
+        pytest.param("collection", False, id="collection-config"),
+    ],
+)
+def test_fsync_false_writes_the_same_files_without_fsync(
+    project: Project, monkeypatch: pytest.MonkeyPatch, source: str, value: bool
+) -> None:
+    """checkpoints.fsync false: the same files with the same keys, and no fsync call."""
+    calls: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:  # passes through to the real fsync
+        calls.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    project.write(THREE_STEPS)
+    assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
+    durable = project.only_run()
+    durable_calls = len(calls)
+    assert durable_calls > 0
+
+    env = _configure(project, source, "fsync", value)
+    calls.clear()
+    assert project.invoke("workflow", env={**env, "FAIL": "1"}).code == 3
+    fast = next(p for p in project.runs() if p != durable)
+    assert calls == []
+
+    def files(run: Path) -> list[str]:
+        return sorted(str(p.relative_to(run)) for p in run.rglob("*"))
+
+    assert files(fast) == files(durable)
+    for name in ["checkpoint.json", "state/step_00_state.json", "state/step_01_state.json"]:
+        a = json.loads((durable / name).read_text())
+        b = json.loads((fast / name).read_text())
+        a.pop("metadata", None), b.pop("metadata", None)
+        assert _shape(a) == _shape(b), name
+    marker_keys = [line.split("=")[0] for line in (fast / "step_00.complete").read_text().split()]
+    assert marker_keys == ["STEP", "NAME", "COMPLETED_AT", "DURATION_SECONDS", "EXIT_CODE"]
+
+    assert project.invoke("workflow", "--resume", env=env).code == 0
+    assert project.checkpoint(fast)["status"] == "completed"
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    "cwd",
+    [pytest.param(".", id="project-root"), pytest.param("sub/dir", id="subdirectory")],
+)
+def test_real_process_uses_store_beside_tasks_py(project: Project, cwd: str) -> None:
+    """A real `invoke` run from the project or a subdirectory uses <project>/.checkpoints."""
+    project.write(THREE_STEPS)
+    where = project.root / cwd
+    where.mkdir(parents=True, exist_ok=True)
+    outcome = project.run("workflow", cwd=where, env={"FAIL": "1"})
+    assert outcome.code == 3, outcome
+    run = project.only_run()
+    assert project.checkpoint(run)["project_path"] == str(project.root)
+    assert not (where / ".checkpoints").exists() or where == project.root
+    resumed = project.run("workflow", "--resume", cwd=where)
+    assert resumed.code == 0, resumed
+    assert project.only_run() == run
+
+
+def test_search_root_from_elsewhere(project: Project, tmp_path: Path) -> None:
+    """`invoke -r <project>` from another directory still uses the project's store."""
+    project.write(THREE_STEPS)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    outcome = project.invoke("-r", str(project.root), "workflow", cwd=elsewhere)
+    assert outcome.code == 0, outcome.err
+    assert project.checkpoint(project.only_run())["status"] == "completed"
+    assert list(elsewhere.iterdir()) == [elsewhere / "log.txt"]
+
+
+def test_workflow_defined_in_another_module_uses_tasks_py_store(project: Project) -> None:
+    """workflow() called in pipelines/defs.py: the store is beside the tasks.py Invoke loaded."""
+    project.write(
+        """
+        from invoke import task
+        from invoke_checkpoints import workflow
+
+        @task
+        def build(c):
+            c.run("echo build-ran >> log.txt")
+
+        flow = workflow(build)
+        """,
+        name="pipelines/defs.py",
+    )
+    project.write("", name="pipelines/__init__.py")
+    project.write(
+        """
+        from invoke import Collection
+        from pipelines.defs import flow
+
+        ns = Collection()
+        ns.add_collection(flow)
+        """
+    )
+    outcome = project.invoke("workflow")
+    assert outcome.code == 0, outcome.err
+    assert project.checkpoint(project.only_run())["status"] == "completed"
+    assert not (project.root / "pipelines" / ".checkpoints").exists()
