@@ -193,7 +193,7 @@ class Engine:
         for state, members in zip(cp.parallel_execution.groups, groups, strict=True):
             state.status = "completed" if set(members) <= self.done else "pending"
         cp.environment = self._environment()
-        self.save_checkpoint(current=self.next_step(-1))
+        self.save_checkpoint(current=self.first_pending())
 
     def pending(self, spec: StepSpec) -> StepInfo | None:
         """Announce a step that will not run (complete, skipped) or return it to be run."""
@@ -324,7 +324,7 @@ class Engine:
             else:
                 bisect.insort(self.cp.completed_steps, state.step)
             self.cp.durations[state.name] = state.duration_seconds or 0.0
-        self.save_checkpoint(current=self.next_step(-1), sync_dir=False)
+        self.save_checkpoint(current=self.first_pending(), sync_dir=False)
         if self.run_dir is not None:
             assert state.completed_at is not None and state.duration_seconds is not None
             self.run_dir.write_marker(
@@ -399,16 +399,14 @@ class Engine:
         if failure is None:
             return
         self.plugins.strict_failure = None
-        self._finish(RunStatus.FAILED, current=self.next_step(-1))
+        self._finish(RunStatus.FAILED, current=self.first_pending())
         raise Exit(strict_message(failure), 1)
 
     # -- writing -----------------------------------------------------------------------------
 
-    def next_step(self, after: int) -> int | None:
-        """The first step after ``after`` without a marker; amortised O(1) for ``after=-1``."""
+    def first_pending(self) -> int | None:
+        """The first step without a marker (amortised O(1))."""
         total = len(self.definition.steps)
-        if after >= 0:
-            return next((n for n in range(after + 1, total) if n not in self.done), None)
         # `done` only grows while a run executes, so the first gap only moves forward.
         while self._cursor < total and self._cursor in self.done:
             self._cursor += 1
@@ -418,7 +416,7 @@ class Engine:
         with self.mutex:
             if self.cp is not None:
                 self.cp.parallel_execution.groups[group].status = status  # type: ignore[assignment]
-                self.save_checkpoint(current=self.next_step(-1))
+                self.save_checkpoint(current=self.first_pending())
 
     def _write_state(self, state: StepState, *, sync: bool = True) -> None:
         if self.run_dir is not None:

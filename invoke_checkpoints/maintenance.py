@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import CheckpointError
 from .formatting import format_duration, human_size, paint
+from .status import effective_status
 from .store import run_started
 
 if TYPE_CHECKING:
@@ -47,9 +48,7 @@ def summarize(store: Store, workflow: str, run_id: str, active: str | None) -> R
     except CheckpointError as exc:
         started = run_started(run_id).strftime("%Y-%m-%dT%H:%M:%SZ")
         return RunSummary(run_id, "corrupt", started, None, None, len(done), None, size, str(exc))
-    status = cp.status.value
-    if status == "running" and active != run_id:
-        status = "interrupted"  # its process died: the lock is free
+    status = effective_status(cp.status, run_id, active)
     end = cp.finished_at or (cp.last_checkpoint if status != "running" else None)
     duration = (
         (end - cp.started_at).total_seconds() if end else time.time() - cp.started_at.timestamp()

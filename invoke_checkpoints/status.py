@@ -18,9 +18,10 @@ if TYPE_CHECKING:
 __all__ = ["effective_status", "render_status", "run_status"]
 
 
-def effective_status(store: Store, workflow: str, run_id: str, recorded: RunStatus) -> str:
-    """``running`` on disk but no live process holds the lock: the process died (interrupted)."""
-    if recorded is RunStatus.RUNNING and store.active_run(workflow) != run_id:
+def effective_status(recorded: RunStatus, run_id: str, active: str | None) -> str:
+    """``running`` on disk but ``active`` (the lock holder's run) is another or none: the
+    process died, so the run is interrupted."""
+    if recorded is RunStatus.RUNNING and active != run_id:
         return RunStatus.INTERRUPTED.value
     return recorded.value
 
@@ -29,7 +30,7 @@ def run_status(store: Store, definition: WorkflowDefinition, run_dir: RunDir) ->
     """Everything ``status`` shows about one run, reconciled with the markers on disk."""
     cp = run_dir.read_checkpoint()
     done = run_dir.marker_steps()
-    status = effective_status(store, definition.name, run_dir.run_id, cp.status)
+    status = effective_status(cp.status, run_dir.run_id, store.active_run(definition.name))
     steps: list[dict[str, Any]] = []
     for number, name in enumerate(cp.steps):
         state = run_dir.read_state(number)
