@@ -229,7 +229,9 @@ def status_command(
 
     with _user_errors(definition):
         _, store = _settings_store(c, definition)
-        if run_id is None and store.latest(definition.name) is None:
+        if run_id is None:
+            run_id = store.latest(definition.name)
+        if run_id is None:
             doc: dict[str, Any] = {"workflow": definition.name, "run_id": None, "status": "none"}
             if as_json:
                 print(json.dumps(doc, indent=2))

@@ -3,6 +3,9 @@
 Write order for a step: state file (``running``) -> task runs -> state file (final) ->
 checkpoint.json -> ``step_NN.complete``. The marker is the commit point: a step with a marker
 never runs again; everything else is reconciled from the markers when a run is loaded.
+So after a step only the marker must be durable (fsynced) before the next step starts; the
+state file and checkpoint.json are fsynced too only when they hold something the markers
+cannot rebuild (outputs, warnings, ``vars``). See docs/format.md, "Durability".
 Parallel groups (``parallel.py``) use the same step primitives from worker threads; the
 engine's lock serialises every write and every hook call.
 """
@@ -10,6 +13,8 @@ engine's lock serialises every write and every hook call.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import json
 import signal
 import threading
 import time
@@ -21,6 +26,7 @@ from invoke.exceptions import Exit
 from invoke.runners import Local
 
 from .context import RunInfo, StepInfo, _reset_current, _set_current
+from .errors import CheckpointError
 from .models import Checkpoint, GroupState, Marker, RunStatus, StepState, StepStatus, utcnow
 from .outcomes import (
     error_text,
@@ -84,6 +90,11 @@ class Engine:
         self._cursor = 0
         #: True for a run created by this process (no earlier state files to read).
         self._fresh = False
+        #: Durations of the steps completed by this process; into checkpoint.json at the end
+        #: only, so the per-step rewrite does not grow with them.
+        self._durations: dict[str, float] = {}
+        #: ``vars`` and the number of warnings in the last durable checkpoint.json.
+        self._synced: tuple[str, int] | None = None
         self.guard = SignalGuard()
         #: Serialises checkpoint writes and hook calls (parallel steps run in threads).
         self.mutex = threading.RLock()
@@ -316,15 +327,17 @@ class Engine:
         after persists both renames, and completion is reconciled from markers anyway.
         """
         state.status, state.exit_code = StepStatus.COMPLETED, 0
-        self._write_state(state)
+        # Step, name, time and duration are in the marker: a state file holding nothing more
+        # is rebuilt from it after a power cut, so it needs no fsync of its own.
+        self._write_state(state, sync=bool(state.outputs or state.warnings))
         self.done.add(state.step)
         if self.cp is not None:
             if self.cp.completed_steps and self.cp.completed_steps[-1] < state.step:
                 self.cp.completed_steps.append(state.step)  # the usual, in-order case
             else:
                 bisect.insort(self.cp.completed_steps, state.step)
-            self.cp.durations[state.name] = state.duration_seconds or 0.0
-        self.save_checkpoint(current=self.first_pending(), sync_dir=False)
+            self._durations[state.name] = state.duration_seconds or 0.0
+        self.save_checkpoint(current=self.first_pending(), rebuildable=True, sync_dir=False)
         if self.run_dir is not None:
             assert state.completed_at is not None and state.duration_seconds is not None
             self.run_dir.write_marker(
@@ -349,7 +362,8 @@ class Engine:
             reason=reason,
         )
         with self.mutex:
-            self._write_state(state)
+            # Not fsynced: a skip is decided again on resume.
+            self._write_state(state, sync=False)
             if self.cp is not None:
                 smart = self.cp.smart_execution
                 if info.number not in smart.skipped_steps:
@@ -382,6 +396,7 @@ class Engine:
             if self.cp is not None:
                 self.cp.status = status
                 self.cp.finished_at = utcnow()
+                self._record_durations()
                 self.save_checkpoint(current=None if status is RunStatus.COMPLETED else current)
             self.run.status = status.value
             noted = len(self.cp.warnings) if self.cp is not None else 0
@@ -416,13 +431,18 @@ class Engine:
         with self.mutex:
             if self.cp is not None:
                 self.cp.parallel_execution.groups[group].status = status  # type: ignore[assignment]
-                self.save_checkpoint(current=self.first_pending())
+                # Group states are recomputed from the markers on resume.
+                self.save_checkpoint(current=self.first_pending(), rebuildable=True)
 
     def _write_state(self, state: StepState, *, sync: bool = True) -> None:
         if self.run_dir is not None:
             self.run_dir.write_state(state, sync=sync)
 
-    def save_checkpoint(self, current: int | None, *, sync_dir: bool = True) -> None:
+    def save_checkpoint(
+        self, current: int | None, *, rebuildable: bool = False, sync_dir: bool = True
+    ) -> None:
+        """Rewrite checkpoint.json; ``rebuildable``: the caller's changes can be rebuilt from
+        the markers, so it is fsynced only if ``vars`` or the warnings changed too."""
         if self.cp is None or self.run_dir is None:
             return
         with self.mutex:
@@ -432,7 +452,27 @@ class Engine:
             cp.current_step = current
             cp.last_checkpoint = utcnow()
             cp.vars = jsonable(self.run.vars, cp.warnings, "vars")
-            self.run_dir.write_checkpoint(cp, sync_dir=sync_dir)
+            # Serialised, so that a list in vars changed in place counts as a change.
+            synced = (json.dumps(cp.vars, sort_keys=True), len(cp.warnings))
+            durable = not rebuildable or synced != self._synced
+            self.run_dir.write_checkpoint(cp, sync=durable, sync_dir=sync_dir)
+            if durable:
+                self._synced = synced
+
+    def _record_durations(self) -> None:
+        """Bring ``durations`` up to date for every step with a marker (those completed in a
+        session that was killed are read from their markers)."""
+        assert self.cp is not None
+        self.cp.durations.update(self._durations)
+        self._durations.clear()
+        names = self.definition.step_names
+        for number in sorted(self.done):
+            if names[number] not in self.cp.durations and self.run_dir is not None:
+                marker = None
+                with contextlib.suppress(CheckpointError):  # durations only feed the ETA
+                    marker = self.run_dir.read_marker(number)
+                if marker is not None:
+                    self.cp.durations[names[number]] = marker.DURATION_SECONDS
 
     def _record_plugin_error(self, message: str) -> None:
         if self.cp is not None:

@@ -11,7 +11,7 @@ from .models import RunStatus, StepStatus
 if TYPE_CHECKING:
     from .store import RunDir, Store
 
-__all__ = ["eta_seconds", "expected_durations"]
+__all__ = ["eta_seconds", "eta_table", "expected_durations"]
 
 
 def expected_durations(
@@ -21,7 +21,7 @@ def expected_durations(
     ``scan`` runs): a bounded amount of reading, whatever the size of the store."""
     samples: dict[str, list[float]] = {}
     found = 0
-    for run_id in reversed(store.run_ids(workflow)[-scan:]):
+    for run_id in store.newest(workflow, scan):
         if run_id == exclude:
             continue
         try:
@@ -62,3 +62,15 @@ def eta_seconds(
     current, rest = remaining[0], remaining[1:]
     left = max(expected[current] - elapsed_in_current, 0.0)
     return left + sum(expected[name] for name in rest)
+
+
+def eta_table(expected: dict[str, float], steps: tuple[str, ...]) -> list[float | None]:
+    """``eta_seconds(expected, steps[i:], 0.0)`` for every ``i``, in one pass from the end (the
+    reporter looks one up per step instead of summing the rest of the run each time)."""
+    table: list[float | None] = [None] * len(steps)
+    left: float | None = 0.0
+    for i in range(len(steps) - 1, -1, -1):
+        seconds = expected.get(steps[i])
+        left = None if left is None or seconds is None else left + seconds
+        table[i] = left
+    return table

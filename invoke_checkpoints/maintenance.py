@@ -68,11 +68,9 @@ def summarize(store: Store, workflow: str, run_id: str, active: str | None) -> R
 
 def list_runs(store: Store, workflow: str, *, limit: int | None) -> list[RunSummary]:
     """The most recent ``limit`` runs (all with ``None``), newest first."""
-    ids = store.run_ids(workflow)
-    if limit is not None:
-        ids = ids[-limit:]
+    ids = store.newest(workflow, limit) if limit is not None else store.run_ids(workflow)[::-1]
     active = store.active_run(workflow) if ids else None
-    return [summarize(store, workflow, run_id, active) for run_id in reversed(ids)]
+    return [summarize(store, workflow, run_id, active) for run_id in ids]
 
 
 def render_list(rows: list[RunSummary], *, color: bool) -> str:

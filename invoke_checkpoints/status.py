@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .formatting import format_duration, human_size
-from .models import RunStatus, StepStatus, _iso, utcnow
+from .models import RunStatus, StepState, StepStatus, _iso, utcnow
 
 if TYPE_CHECKING:
     from .steps import WorkflowDefinition
@@ -26,6 +26,24 @@ def effective_status(recorded: RunStatus, run_id: str, active: str | None) -> st
     return recorded.value
 
 
+def _from_marker(run_dir: RunDir, number: int, state: StepState | None) -> StepState | None:
+    """The completed state of a marked step whose state file a power cut left behind (only a
+    state holding nothing but what its marker records is written without fsync)."""
+    marker = run_dir.read_marker(number)
+    if marker is None:
+        return state
+    return StepState(
+        step=number,
+        name=marker.NAME,
+        status=StepStatus.COMPLETED,
+        started_at=state.started_at if state is not None else None,
+        completed_at=marker.COMPLETED_AT,
+        duration_seconds=marker.DURATION_SECONDS,
+        exit_code=marker.EXIT_CODE,
+        attempts=state.attempts if state is not None else 1,
+    )
+
+
 def run_status(store: Store, definition: WorkflowDefinition, run_dir: RunDir) -> dict[str, Any]:
     """Everything ``status`` shows about one run, reconciled with the markers on disk."""
     cp = run_dir.read_checkpoint()
@@ -36,6 +54,8 @@ def run_status(store: Store, definition: WorkflowDefinition, run_dir: RunDir) ->
         state = run_dir.read_state(number)
         if number in done:
             step_status = StepStatus.COMPLETED.value
+            if state is None or state.status is not StepStatus.COMPLETED:
+                state = _from_marker(run_dir, number, state)
         elif state is None:
             step_status = "pending"
         elif state.status is StepStatus.RUNNING and status != RunStatus.RUNNING.value:

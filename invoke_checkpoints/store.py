@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import heapq
 import itertools
 import json
 import os
@@ -24,6 +25,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -129,6 +131,7 @@ def atomic_write(
     durable: bool = True,
     sync_dir: bool = True,
     mode: int = PRIVATE_MODES[1],
+    tmp: Path | None = None,
 ) -> None:
     """Write ``data`` to ``path`` so a crash leaves either the old or the new file, never half.
 
@@ -139,7 +142,8 @@ def atomic_write(
     """
     nth = next(_WRITES) if _FAULT is not None else 0
     # One writer per run (the workflow lock); pid+thread keep temp names distinct anyway.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    if tmp is None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     try:
         view = memoryview(data)
@@ -241,9 +245,10 @@ class RunDir:
     def _corrupt(self, path: Path, why: str) -> CorruptCheckpointError:
         return CorruptCheckpointError(f"{path}: {why}", run_id=self.run_id, path=path)
 
-    def write_checkpoint(self, cp: Checkpoint, *, sync_dir: bool = True) -> None:
-        """``sync_dir=False`` after a step: the marker's directory fsync follows at once."""
-        self._write(self.checkpoint_path, cp.to_json(), sync_dir=sync_dir)
+    def write_checkpoint(self, cp: Checkpoint, *, sync: bool = True, sync_dir: bool = True) -> None:
+        """``sync=False`` when every change since the last durable write can be rebuilt from
+        the markers; ``sync_dir=False`` when the marker's directory fsync follows at once."""
+        self._write(self.checkpoint_path, cp.to_json(), sync=sync, sync_dir=sync_dir)
 
     def read_state(self, step: int) -> StepState | None:
         from .models import StepState
@@ -271,8 +276,9 @@ class RunDir:
         return found
 
     def write_state(self, state: StepState, *, sync: bool = True) -> None:
-        """``sync=False`` for the ``running`` state: losing it in a power cut loses nothing,
-        the step has no marker and runs again."""
+        """``sync=False`` for a state a power cut may lose: ``running`` (the step has no marker
+        and runs again), ``skipped`` (decided again on resume), or ``completed`` with nothing
+        its marker does not record (rebuilt from the marker)."""
         self._write(self.state_dir / state_name(state.step), state.to_json(), sync=sync)
 
     def write_marker(self, marker: Marker) -> None:
@@ -378,10 +384,43 @@ class Store:
         """Ids of every run of ``workflow``, oldest first."""
         return [k[3] for k in sorted(self._keyed(workflow))]
 
+    def newest(self, workflow: str, count: int) -> list[str]:
+        """Ids of the newest ``count`` runs of ``workflow``, newest first.
+
+        One directory listing and string comparisons: the stamps are fixed-width, so names
+        order like their (date, time, _N) without a regex per entry, and only the winners are
+        checked in full. A store can hold thousands of runs; no file is opened.
+        """
+        try:
+            names = os.listdir(self.root)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        prefix, p = f"{workflow}_", len(workflow) + 1
+        looks = [n for n in names if n.startswith(prefix) and n[p : p + 8].isdigit()]
+
+        def order(name: str) -> tuple[str, int, str]:
+            return name[p : p + 15], len(name), name  # _10 sorts after _9: longer
+
+        found = [n for n in heapq.nlargest(count, looks, key=order) if self._is_run(workflow, n)]
+        if len(found) < min(count, len(looks)):
+            # Stray names that only looked like runs took places: check every candidate.
+            ordered = sorted(looks, key=order, reverse=True)
+            found = [n for n in ordered if self._is_run(workflow, n)][:count]
+        return found
+
+    def _is_run(self, workflow: str, name: str) -> bool:
+        m = _RUN_ID.match(name)
+        if m is None or m.group("name") != workflow:
+            return False
+        try:
+            return stat.S_ISDIR(os.lstat(self.root / name).st_mode)
+        except OSError:
+            return False
+
     def latest(self, workflow: str) -> str | None:
-        """The newest run of ``workflow``: one pass, no sort, no file opened."""
-        newest = max(self._keyed(workflow), default=None)
-        return newest[3] if newest else None
+        """The newest run of ``workflow`` (see ``newest``)."""
+        found = self.newest(workflow, 1)
+        return found[0] if found else None
 
     def run(self, workflow: str, run_id: str) -> RunDir:
         """An existing run, by id (validated first)."""
@@ -487,7 +526,6 @@ class WorkflowLock:
     def acquire(self) -> None:
         """Take the lock or fail at once with one line naming the active run."""
         if self.try_acquire():
-            self._sweep_info_temps()
             self.record(run_id=None)
             return
         holder = self.holder()
@@ -499,19 +537,15 @@ class WorkflowLock:
             path=self.path,
         )
 
-    def _sweep_info_temps(self) -> None:
-        """Temp files of the holder record left by a killed holder: only a holder writes it."""
-        prefix = f".{self.info_path.name}."
-        with contextlib.suppress(OSError), os.scandir(self.path.parent) as entries:
-            for entry in entries:
-                if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
-
     def record(self, run_id: str | None) -> None:
-        """Say who holds the lock, for the error message of a second invocation."""
+        """Say who holds the lock, for the error message of a second invocation.
+
+        Only the holder writes it, so its temp file has a fixed name: one left by a killed
+        holder is simply overwritten by the next, and no scan of the store sweeps for it.
+        """
         info = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
-        atomic_write(self.info_path, json.dumps(info).encode(), durable=False)
+        tmp = self.info_path.with_name(f".{self.info_path.name}.tmp")
+        atomic_write(self.info_path, json.dumps(info).encode(), durable=False, tmp=tmp)
 
     def holder(self) -> dict[str, Any]:
         try:

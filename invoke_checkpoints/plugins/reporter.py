@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 from ..formatting import format_clock, format_duration, paint, use_color
-from ..history import eta_seconds
+from ..history import eta_table
 from ..hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -50,8 +50,8 @@ class ConsoleReporter:
         self._out = out
         #: (name, outcome, duration, detail) per step this process saw.
         self.rows: dict[int, tuple[str, str, float | None, str]] = {}
-        #: Median duration per step name in earlier completed runs (for the ETA).
-        self.expected: dict[str, float] = {}
+        #: Seconds left from each step on, from earlier completed runs (``None``: unknown).
+        self.eta: list[float | None] = []
         self._ticker: _Ticker | None = None
 
     @property
@@ -82,13 +82,14 @@ class ConsoleReporter:
 
             try:
                 store = Store(run.path.parent)
-                self.expected = expected_durations(store, run.name, exclude=run.workflow_id)
+                expected = expected_durations(store, run.name, exclude=run.workflow_id)
             except OSError:
-                self.expected = {}
+                expected = {}
+            self.eta = eta_table(expected, run.steps)
 
     @hookimpl
     def checkpoints_step_start(self, run: RunInfo, step: StepInfo) -> None:
-        eta = eta_seconds(self.expected, list(run.steps[step.number :]), 0.0)
+        eta = self.eta[step.number] if step.number < len(self.eta) else None
         label = self._prefix(run, step)
         self._print(label + (f" (ETA {format_clock(eta)})" if eta is not None else ""))
         if not self.quiet and use_color(self.out):

@@ -95,6 +95,8 @@ TASKS_PY = """
 
 _RUN_DIR = re.compile(r"^workflow_\d{8}_\d{6}(?:_[1-9]\d*)?$")
 _TEMP = re.compile(r"^\..+\.\d+\.\d+\.tmp$")
+#: The lock holder's record has a fixed temp name (only the holder writes it).
+_LOCK_TEMP = ".workflow.lock.json.tmp"
 _UNBORN = re.compile(r"^\.new-workflow_\d{8}_\d{6}(?:_[1-9]\d*)?\.\d+$")
 _MARKER = re.compile(r"^step_(\d+)\.complete$")
 _STATE = re.compile(r"^step_(\d+)_state\.json$")
@@ -249,7 +251,7 @@ def _check_root_entry(entry: Path, problems: list[str], figures: Figures) -> Run
         return _check_run(entry, problems, figures)
     elif _UNBORN.match(name) and entry.is_dir():
         figures.unborn_dirs_seen += 1  # a kill while the run directory was being built
-    elif _TEMP.match(name) and entry.is_file():
+    elif (_TEMP.match(name) or name == _LOCK_TEMP) and entry.is_file():
         figures.temp_files_seen += 1
     elif name in _ROOT_FILES and entry.is_file():
         figures.files_checked += 1

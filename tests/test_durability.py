@@ -1,0 +1,205 @@
+"""What only the markers make durable, and how a run is rebuilt from them.
+
+After a step only its marker is fsynced (unless the state file or checkpoint.json hold
+something the markers cannot rebuild). A power cut may therefore leave, beside a durable
+marker, the step's ``running`` state file, no state file at all, or an older checkpoint.json.
+These tests build exactly those leftovers from a real run and check that ``status``,
+``--resume`` and the final checkpoint.json treat the marked step as complete.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from invoke_checkpoints.history import eta_seconds, eta_table
+from invoke_checkpoints.models import Checkpoint, utcnow
+from invoke_checkpoints.outcomes import metadata
+from invoke_checkpoints.store import Store
+
+from .conftest import THREE_STEPS, Project, log_lines
+
+#: Two silent steps (nothing but what a marker records), then one that fails under $FAIL.
+PLAIN = """
+    import os
+    from invoke import Collection, task
+    from invoke_checkpoints import workflow
+
+    @task
+    def fetch(c):
+        c.run("echo fetch-ran >> log.txt")
+
+    @task
+    def build(c):
+        c.run("echo build-ran >> log.txt")
+
+    @task
+    def ship(c):
+        c.run("echo ship-ran >> log.txt")
+        if os.environ.get("FAIL"):
+            c.run("exit 4")
+
+    ns = Collection(fetch, build, ship)
+    ns.add_collection(workflow(fetch, build, ship))
+"""
+
+
+def _failed_run(project: Project) -> Path:
+    project.write(PLAIN)
+    assert project.invoke("workflow", env={"FAIL": "1"}).code == 4
+    run = project.only_run()
+    assert project.markers(run) == [0, 1]
+    return run
+
+
+def _as_running(run: Path, step: int) -> None:
+    """The state file as the ``running`` write left it, before the final one replaced it."""
+    path = run / "state" / f"step_{step:02d}_state.json"
+    state = json.loads(path.read_text())
+    state.update(status="running", completed_at=None, duration_seconds=None, exit_code=None)
+    path.write_text(json.dumps(state, indent=2) + "\n")
+
+
+def _as_at_start(run: Path) -> None:
+    """checkpoint.json as written when the run started (nothing complete yet)."""
+    path = run / "checkpoint.json"
+    cp = json.loads(path.read_text())
+    cp.update(status="running", completed_steps=[], current_step=0, finished_at=None)
+    cp["durations"] = {}
+    path.write_text(json.dumps(cp, indent=2) + "\n")
+
+
+@pytest.mark.parametrize("leftover", ["running", "missing"])
+def test_marked_step_with_a_lost_state_file_is_complete(project: Project, leftover: str) -> None:
+    run = _failed_run(project)
+    marker = (run / "step_01.complete").read_text()
+    duration = float(
+        next(v for k, _, v in (x.partition("=") for x in marker.split()) if k == "DURATION_SECONDS")
+    )
+    if leftover == "running":
+        _as_running(run, 1)
+    else:
+        (run / "state" / "step_01_state.json").unlink()
+    _as_at_start(run)
+
+    status = project.invoke("workflow.status", "--json")
+    assert status.code == 0, status.err
+    doc = json.loads(status.out)
+    assert [s["status"] for s in doc["steps"]] == ["completed", "completed", "failed"]
+    assert doc["steps"][1]["duration_seconds"] == duration  # from the marker
+    assert doc["completed"] == 2 and doc["current_step"] == 2
+
+    resumed = project.invoke("workflow", "--resume")
+    assert resumed.code == 0, resumed.err
+    assert log_lines(project) == ["fetch-ran", "build-ran", "ship-ran", "ship-ran"]
+    cp = project.checkpoint(run)
+    assert cp["status"] == "completed" and cp["completed_steps"] == [0, 1, 2]
+    # Durations of the steps completed before the "power cut" are read back from the markers.
+    assert set(cp["durations"]) == {"fetch", "build", "ship"}
+    assert cp["durations"]["build"] == duration
+
+
+def test_outputs_and_vars_are_in_files_a_marker_cannot_replace(project: Project) -> None:
+    """A step with outputs keeps them in its state file; vars live in checkpoint.json."""
+    project.write(THREE_STEPS)
+    assert project.invoke("workflow").code == 0
+    run = project.only_run()
+    assert project.state(run, 0)["outputs"] == {"checked": 3}
+    assert project.state(run, 2)["outputs"] == {"result": {"pages": 2}}
+    assert project.checkpoint(run)["durations"].keys() == {"lint", "test", "docs"}
+
+
+def test_durations_are_written_when_the_run_stops(project: Project) -> None:
+    run = _failed_run(project)
+    cp = project.checkpoint(run)
+    assert cp["status"] == "failed"
+    assert set(cp["durations"]) == {"fetch", "build"}  # the failed step has no duration here
+
+
+# -- checkpoint.json of a big run is encoded incrementally --------------------------------
+
+
+def _big_checkpoint(n: int) -> Checkpoint:
+    now = utcnow()
+    return Checkpoint(
+        workflow_id="w_20260101_000000",
+        workflow="w",
+        project_path="/p",
+        started_at=now,
+        last_checkpoint=now,
+        total_steps=n,
+        steps=[f"step-{i}" for i in range(n)],
+        metadata=metadata(),
+    )
+
+
+_EDITS = st.lists(
+    st.one_of(
+        st.tuples(st.just("complete"), st.integers(0, 199), st.floats(0, 1e6)),
+        st.tuples(st.just("uncomplete"), st.integers(0, 199), st.just(0.0)),
+        st.tuples(st.just("rename"), st.integers(0, 199), st.just(0.0)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_EDITS)
+def test_incremental_encoding_matches_pydantic(edits: list[tuple[str, int, float]]) -> None:
+    """Any sequence of appends, changes and removals: the bytes parse to what pydantic dumps."""
+    cp = _big_checkpoint(200)
+    for op, step, seconds in edits:
+        name = cp.steps[step]
+        if op == "complete":
+            if step not in cp.completed_steps:
+                cp.completed_steps.append(step)
+            cp.durations[name] = seconds
+        elif op == "uncomplete":
+            cp.completed_steps = [s for s in cp.completed_steps if s != step]
+            cp.durations.pop(name, None)
+        else:
+            cp.steps[step] = name + "'"
+        encoded: dict[str, Any] = json.loads(cp.to_json())
+        assert encoded == json.loads(cp.model_dump_json())
+    assert Checkpoint.from_json(cp.to_json(), source="test").model_dump() == cp.model_dump()
+
+
+def test_small_checkpoints_stay_pretty() -> None:
+    assert b'\n  "steps": [' in _big_checkpoint(100).to_json()
+    assert b"\n " not in _big_checkpoint(101).to_json()
+
+
+# -- finding runs without parsing them ----------------------------------------------------
+
+
+def test_newest_orders_by_stamp_and_suffix_and_skips_strays(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    runs = ["w_20260101_000000", "w_20260101_000000_2", "w_20260101_000000_9"]
+    runs += ["w_20260101_000000_10", "w_20251231_235959"]
+    for name in runs:
+        (root / name).mkdir(parents=True)
+    (root / "w_20270101_000000").write_text("a file named like a run")
+    (root / "w_20280101_000000_x").mkdir()  # not a run id
+    (root / "w_docs_20290101_000000").mkdir()  # a run of workflow "w_docs"
+    (root / "w_20300101_000000").symlink_to(root / "w_20260101_000000")
+    store = Store(root)
+    expected = ["w_20260101_000000_10", "w_20260101_000000_9", "w_20260101_000000_2"]
+    assert store.newest("w", 3) == expected
+    assert store.latest("w") == "w_20260101_000000_10"
+    assert store.newest("w", 10) == [*expected, "w_20260101_000000", "w_20251231_235959"]
+    assert store.newest("w", 10) == store.run_ids("w")[::-1]
+    assert store.latest("w_docs") == "w_docs_20290101_000000"
+    assert Store(tmp_path / "absent").latest("w") is None
+
+
+def test_eta_table_is_eta_seconds_of_every_suffix() -> None:
+    steps = ("a", "b", "c", "d")
+    for expected in ({"a": 1.0, "b": 2.0, "c": 4.0, "d": 8.0}, {"a": 1.0, "c": 4.0, "d": 8.0}):
+        table = eta_table(expected, steps)
+        assert table == [eta_seconds(expected, list(steps[i:]), 0.0) for i in range(len(steps))]
+    assert eta_table({"a": 1.0, "c": 4.0, "d": 8.0}, steps) == [None, None, 12.0, 8.0]
