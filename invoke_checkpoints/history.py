@@ -6,7 +6,7 @@ import statistics
 from typing import TYPE_CHECKING
 
 from .errors import CheckpointError
-from .models import RunStatus, StepStatus
+from .vocabulary import RunStatus, StepStatus
 
 if TYPE_CHECKING:
     from .store import RunDir, Store
@@ -27,10 +27,10 @@ def expected_durations(
         try:
             run_dir = store.run(workflow, run_id)
             # Only checkpoint.json: it carries every completed step's duration.
-            cp = run_dir.read_checkpoint(check_files=False)
-            if cp.status is not RunStatus.COMPLETED:
+            cp = run_dir.checkpoint_doc(check_files=False)
+            if cp["status"] != RunStatus.COMPLETED.value:
                 continue
-            durations = cp.durations or _from_state_files(run_dir, cp.steps)
+            durations = cp["durations"] or _from_state_files(run_dir, cp["steps"])
             for name, seconds in durations.items():
                 if seconds:
                     samples.setdefault(name, []).append(seconds)
@@ -46,9 +46,9 @@ def _from_state_files(run_dir: RunDir, steps: list[str]) -> dict[str, float]:
     """Durations of a run written before checkpoint.json carried them."""
     found: dict[str, float] = {}
     for number, name in enumerate(steps):
-        state = run_dir.read_state(number)
-        if state and state.status is StepStatus.COMPLETED and state.duration_seconds:
-            found[name] = state.duration_seconds
+        state = run_dir.state_doc(number)
+        if state and state["status"] == StepStatus.COMPLETED.value and state["duration_seconds"]:
+            found[name] = state["duration_seconds"]
     return found
 
 

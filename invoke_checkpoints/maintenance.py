@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import CheckpointError
 from .formatting import format_duration, human_size, paint
+from .reading import parse_timestamp
 from .status import effective_status
 from .store import run_started
 
@@ -44,24 +44,26 @@ def summarize(store: Store, workflow: str, run_id: str, active: str | None) -> R
     try:
         run_dir = store.run(workflow, run_id)
         size, done = run_dir.size_bytes(), run_dir.marker_steps()
-        cp = run_dir.read_checkpoint()
+        cp = run_dir.checkpoint_doc()
     except CheckpointError as exc:
         started = run_started(run_id).strftime("%Y-%m-%dT%H:%M:%SZ")
         return RunSummary(run_id, "corrupt", started, None, None, len(done), None, size, str(exc))
-    status = effective_status(cp.status, run_id, active)
-    end = cp.finished_at or (cp.last_checkpoint if status != "running" else None)
+    status = effective_status(cp["status"], run_id, active)
+    started_at = parse_timestamp(cp["started_at"])
+    end = cp["finished_at"] or (cp["last_checkpoint"] if status != "running" else None)
     duration = (
-        (end - cp.started_at).total_seconds() if end else time.time() - cp.started_at.timestamp()
+        (parse_timestamp(end) - started_at).total_seconds()
+        if end
+        else time.time() - started_at.timestamp()
     )
-    data = json.loads(cp.to_json())
     return RunSummary(
         run_id,
         status,
-        data["started_at"],
-        data["finished_at"],
+        cp["started_at"],
+        cp["finished_at"],
         round(duration, 3),
         len(done),
-        cp.total_steps,
+        cp["total_steps"],
         size,
     )
 
@@ -160,7 +162,7 @@ def clean_runs(store: Store, workflow: str, plan: CleanPlan, *, strict: bool) ->
     healthy = []
     for run_id in plan.remove:
         try:
-            store.run(workflow, run_id).read_checkpoint()
+            store.run(workflow, run_id).checkpoint_doc()
         except CheckpointError as exc:  # corrupt, or written by a newer format: keep it
             if strict:
                 raise CheckpointError(

@@ -6,10 +6,8 @@ imports pydantic, so it is only imported once a workflow command actually runs.
 
 from __future__ import annotations
 
-import json
 import shlex
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -24,7 +22,16 @@ from pydantic import (
 )
 from pydantic_core import to_json
 
-from .errors import CorruptCheckpointError, IncompatibleRunError
+from .errors import CorruptCheckpointError
+from .vocabulary import (
+    FORMAT_VERSION,
+    RunStatus,
+    StepStatus,
+    check_version,
+    iso,
+    load_object,
+    utcnow,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -42,47 +49,15 @@ __all__ = [
 ]
 
 _M = TypeVar("_M", bound=BaseModel)
-
-#: Version of the on-disk format written by this release. Readers accept the same major version.
-FORMAT_VERSION = "1.0.0"
-_READABLE_MAJOR = 1
+#: checkpoint.json is indented up to this many steps, compact beyond.
 _PRETTY_LIMIT = 100
-
-
-def utcnow() -> datetime:
-    """Now, in UTC, at second precision like the spec's timestamps."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 #: A UTC timestamp, written like the spec's ``2025-12-18T12:15:30Z``.
 Timestamp = Annotated[
     datetime,
-    PlainSerializer(_iso, return_type=str, when_used="json"),
+    PlainSerializer(iso, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
-
-
-class RunStatus(str, Enum):
-    """Status of a whole run as stored in checkpoint.json."""
-
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
-class StepStatus(str, Enum):
-    """Status of one step as stored in its state file."""
-
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-    SKIPPED = "skipped"
 
 
 class _Model(BaseModel):
@@ -179,8 +154,8 @@ class Checkpoint(_Model):
 
     @classmethod
     def from_json(cls, data: bytes, *, source: str) -> Checkpoint:
-        raw = _load_object(data, source)
-        _check_version(raw, source)
+        raw = load_object(data, source)
+        check_version(raw, source)
         return _validate(cls, raw, source)
 
 
@@ -209,7 +184,7 @@ class StepState(_Model):
 
     @classmethod
     def from_json(cls, data: bytes, *, source: str) -> StepState:
-        return _validate(cls, _load_object(data, source), source)
+        return _validate(cls, load_object(data, source), source)
 
 
 class Marker(BaseModel):
@@ -228,7 +203,7 @@ class Marker(BaseModel):
         values = {
             "STEP": str(self.STEP),
             "NAME": self.NAME,
-            "COMPLETED_AT": _iso(self.COMPLETED_AT),
+            "COMPLETED_AT": iso(self.COMPLETED_AT),
             "DURATION_SECONDS": f"{self.DURATION_SECONDS:.3f}",
             "EXIT_CODE": str(self.EXIT_CODE),
         }
@@ -293,31 +268,6 @@ def _dump(model: BaseModel) -> bytes:
     return model.model_dump_json(indent=2).encode() + b"\n"
 
 
-def _load_object(data: bytes, source: str) -> dict[str, Any]:
-    try:
-        raw = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise CorruptCheckpointError(f"{source}: not valid JSON ({_short(exc)})") from None
-    if not isinstance(raw, dict):
-        raise CorruptCheckpointError(f"{source}: expected a JSON object, got {type(raw).__name__}")
-    return raw
-
-
-def _check_version(raw: dict[str, Any], source: str) -> None:
-    version = raw.get("version")
-    if not isinstance(version, str):
-        raise CorruptCheckpointError(f"{source}: missing or invalid 'version'")
-    major = version.split(".", 1)[0]
-    if not major.isdigit():
-        raise CorruptCheckpointError(f"{source}: invalid format version {version!r}")
-    if int(major) != _READABLE_MAJOR:
-        raise IncompatibleRunError(
-            f"{source}: format version {version} is not readable by this invoke-checkpoints "
-            f"(reads {_READABLE_MAJOR}.x); use a matching invoke-checkpoints release "
-            "or start a new run"
-        )
-
-
 def _validate(cls: type[_M], raw: dict[str, Any], source: str) -> _M:
     try:
         return cls.model_validate(raw)
@@ -327,11 +277,6 @@ def _validate(cls: type[_M], raw: dict[str, Any], source: str) -> _M:
         raise CorruptCheckpointError(
             f"{source}: invalid field '{where}' ({first['msg']})"
         ) from None
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .formatting import format_duration, human_size
-from .models import RunStatus, StepState, StepStatus, _iso, utcnow
+from .reading import parse_timestamp
+from .vocabulary import RunStatus, StepStatus, utcnow
 
 if TYPE_CHECKING:
     from .steps import WorkflowDefinition
@@ -18,90 +19,89 @@ if TYPE_CHECKING:
 __all__ = ["effective_status", "render_status", "run_status"]
 
 
-def effective_status(recorded: RunStatus, run_id: str, active: str | None) -> str:
+def effective_status(recorded: str, run_id: str, active: str | None) -> str:
     """``running`` on disk but ``active`` (the lock holder's run) is another or none: the
     process died, so the run is interrupted."""
-    if recorded is RunStatus.RUNNING and active != run_id:
+    if recorded == RunStatus.RUNNING.value and active != run_id:
         return RunStatus.INTERRUPTED.value
-    return recorded.value
+    return recorded
 
 
-def _from_marker(run_dir: RunDir, number: int, state: StepState | None) -> StepState | None:
-    """The completed state of a marked step whose state file a power cut left behind (only a
-    state holding nothing but what its marker records is written without fsync)."""
-    marker = run_dir.read_marker(number)
-    if marker is None:
-        return state
-    return StepState(
-        step=number,
-        name=marker.NAME,
-        status=StepStatus.COMPLETED,
-        started_at=state.started_at if state is not None else None,
-        completed_at=marker.COMPLETED_AT,
-        duration_seconds=marker.DURATION_SECONDS,
-        exit_code=marker.EXIT_CODE,
-        attempts=state.attempts if state is not None else 1,
-    )
+def _from_marker(run_dir: RunDir, number: int, state: dict[str, Any] | None) -> dict[str, Any]:
+    """A marked step's state whose final write a power cut lost (only a state holding nothing
+    but what its marker records is written without fsync): completed, as the marker says."""
+    marker = run_dir.marker_doc(number) or {}
+    return {
+        **(state or {"reason": None, "errors": []}),
+        "status": StepStatus.COMPLETED.value,
+        "duration_seconds": marker.get("DURATION_SECONDS"),
+        "exit_code": 0,
+    }
 
 
 def run_status(store: Store, definition: WorkflowDefinition, run_dir: RunDir) -> dict[str, Any]:
-    """Everything ``status`` shows about one run, reconciled with the markers on disk."""
-    cp = run_dir.read_checkpoint()
+    """Everything ``status`` shows about one run, reconciled with the markers on disk.
+
+    Read with the fast readers (``reading.py``): no pydantic for a healthy run.
+    """
+    cp = run_dir.checkpoint_doc()
     done = run_dir.marker_steps()
-    status = effective_status(cp.status, run_dir.run_id, store.active_run(definition.name))
+    status = effective_status(cp["status"], run_dir.run_id, store.active_run(definition.name))
+    running = RunStatus.RUNNING.value
     steps: list[dict[str, Any]] = []
-    for number, name in enumerate(cp.steps):
-        state = run_dir.read_state(number)
+    for number, name in enumerate(cp["steps"]):
+        state = run_dir.state_doc(number)
         if number in done:
-            step_status = StepStatus.COMPLETED.value
-            if state is None or state.status is not StepStatus.COMPLETED:
+            if state is None or state["status"] != StepStatus.COMPLETED.value:
                 state = _from_marker(run_dir, number, state)
+            step_status = StepStatus.COMPLETED.value
         elif state is None:
             step_status = "pending"
-        elif state.status is StepStatus.RUNNING and status != RunStatus.RUNNING.value:
+        elif state["status"] == StepStatus.RUNNING.value and status != running:
             step_status = StepStatus.INTERRUPTED.value
-        elif state.status is StepStatus.COMPLETED:
+        elif state["status"] == StepStatus.COMPLETED.value:
             step_status = "pending"  # state written, marker not: it never committed
         else:
-            step_status = state.status.value
+            step_status = state["status"]
         steps.append(
             {
                 "number": number,
                 "name": name,
                 "status": step_status,
-                "duration_seconds": state.duration_seconds if state else None,
-                "exit_code": state.exit_code if state else None,
-                "reason": state.reason if state else None,
-                "error": (state.errors[-1] if state and state.errors else None),
+                "duration_seconds": state["duration_seconds"] if state else None,
+                "exit_code": state["exit_code"] if state else None,
+                "reason": state["reason"] if state else None,
+                "error": (state["errors"][-1] if state and state["errors"] else None),
             }
         )
-    end = cp.finished_at if status != RunStatus.RUNNING.value else None
-    elapsed = ((end or utcnow()) - cp.started_at).total_seconds()
+    started = parse_timestamp(cp["started_at"])
+    end = cp["finished_at"] if status != running else None
+    elapsed = ((parse_timestamp(end) if end else utcnow()) - started).total_seconds()
     current: int | None = next(
         (int(s["number"]) for s in steps if s["status"] != "completed"), None
     )
     if status == RunStatus.COMPLETED.value:
         current = None
     return {
-        "workflow": cp.workflow,
+        "workflow": cp["workflow"],
         "run_id": run_dir.run_id,
         "path": str(run_dir.path),
         "status": status,
         "completed": len(done),
-        "total": cp.total_steps,
+        "total": cp["total_steps"],
         "current_step": current,
-        "current_step_name": cp.steps[current] if current is not None else None,
-        "started_at": _iso(cp.started_at),
-        "last_checkpoint": _iso(cp.last_checkpoint),
-        "finished_at": _iso(cp.finished_at) if cp.finished_at else None,
+        "current_step_name": cp["steps"][current] if current is not None else None,
+        "started_at": cp["started_at"],
+        "last_checkpoint": cp["last_checkpoint"],
+        "finished_at": cp["finished_at"],
         "duration_seconds": round(max(elapsed, 0.0), 3),
         "size_bytes": run_dir.size_bytes(),
         "steps": steps,
-        "warnings": list(cp.warnings),
+        "warnings": list(cp["warnings"]),
         "resume_command": (
             None
-            if status in (RunStatus.COMPLETED.value, RunStatus.RUNNING.value)
-            else f"invoke {cp.workflow} --resume={run_dir.run_id}"
+            if status in (RunStatus.COMPLETED.value, running)
+            else f"invoke {cp['workflow']} --resume={run_dir.run_id}"
         ),
     }
 

@@ -29,7 +29,7 @@ import stat
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import (
     CheckpointError,
@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from filelock import BaseFileLock
 
     from .models import Checkpoint, Marker, StepState
+
+_T = TypeVar("_T")
 
 __all__ = [
     "RunDir",
@@ -200,45 +202,59 @@ class RunDir:
         return self.path / "state"
 
     def read_checkpoint(self, *, check_files: bool = True) -> Checkpoint:
-        """checkpoint.json, validated; with ``check_files`` every marker and state file of the
-        run must parse and agree with it too, so no command acts on a damaged run."""
+        """checkpoint.json as the model, validated; with ``check_files`` every marker and state
+        file of the run must parse and agree with it too, so no command acts on a damaged run."""
         from .models import Checkpoint
 
+        cp = self._load(self.checkpoint_path, Checkpoint.from_json)
+        self._check_identity(cp.workflow_id, cp.steps, check_files)
+        return cp
+
+    def checkpoint_doc(self, *, check_files: bool = True) -> dict[str, Any]:
+        """checkpoint.json as a dict, validated exactly like ``read_checkpoint`` but without
+        building the models for a healthy file (``reading.py``): for read-only commands."""
+        from .reading import load_checkpoint
+
+        doc = self._load(self.checkpoint_path, load_checkpoint)
+        self._check_identity(doc["workflow_id"], doc["steps"], check_files)
+        return doc
+
+    def _load(self, path: Path, loader: Callable[..., _T]) -> _T:
         try:
-            data = _read(self.checkpoint_path)
-            cp = Checkpoint.from_json(data, source=str(self.checkpoint_path))
+            return loader(_read(path), source=str(path))
         except CorruptCheckpointError as exc:
-            exc.run_id = self.run_id
+            exc.run_id, exc.path = self.run_id, path
             raise
-        if cp.workflow_id != self.run_id:
+
+    def _check_identity(self, workflow_id: str, steps: list[str], check_files: bool) -> None:
+        if workflow_id != self.run_id:
             raise CorruptCheckpointError(
-                f"{self.checkpoint_path}: workflow_id {cp.workflow_id!r} does not match its "
+                f"{self.checkpoint_path}: workflow_id {workflow_id!r} does not match its "
                 f"directory {self.run_id!r}",
                 run_id=self.run_id,
                 path=self.checkpoint_path,
             )
         if check_files:
-            self.check_files(cp.steps)
-        return cp
+            self.check_files(steps)
 
     def check_files(self, steps: list[str]) -> None:
         """Every marker and state file parses and names its own step of ``steps``."""
         for number in sorted(self.marker_steps()):
-            marker = self.read_marker(number)
+            marker = self.marker_doc(number)
             expected = steps[number] if number < len(steps) else None
-            if marker is not None and (number, expected) != (marker.STEP, marker.NAME):
+            if marker is not None and (number, expected) != (marker["STEP"], marker["NAME"]):
                 raise self._corrupt(
                     self.path / marker_name(number),
-                    f"records step {marker.STEP} ({marker.NAME!r}) but step {number} of the run "
-                    + (f"is {expected!r}" if expected is not None else "does not exist"),
+                    f"records step {marker['STEP']} ({marker['NAME']!r}) but step {number} of "
+                    "the run " + (f"is {expected!r}" if expected is not None else "does not exist"),
                 )
         for number in sorted(self.state_steps()):
-            state = self.read_state(number)
+            state = self.state_doc(number)
             expected = steps[number] if number < len(steps) else None
-            if state is not None and state.name != expected:
+            if state is not None and state["name"] != expected:
                 raise self._corrupt(
                     self.state_dir / state_name(number),
-                    f"records step {number} as {state.name!r} but step {number} of the run "
+                    f"records step {number} as {state['name']!r} but step {number} of the run "
                     + (f"is {expected!r}" if expected is not None else "does not exist"),
                 )
 
@@ -256,13 +272,21 @@ class RunDir:
         path = self.state_dir / state_name(step)
         if not os.path.lexists(path):
             return None
-        try:
-            state = StepState.from_json(_read(path), source=str(path))
-        except CorruptCheckpointError as exc:
-            exc.run_id, exc.path = self.run_id, path
-            raise
+        state = self._load(path, StepState.from_json)
         if state.step != step:
             raise self._corrupt(path, f"its 'step' field says {state.step}, not {step}")
+        return state
+
+    def state_doc(self, step: int) -> dict[str, Any] | None:
+        """A state file as a dict (see ``checkpoint_doc``); ``None`` when there is none."""
+        from .reading import load_state
+
+        path = self.state_dir / state_name(step)
+        if not os.path.lexists(path):
+            return None
+        state = self._load(path, load_state)
+        if state["step"] != step:
+            raise self._corrupt(path, f"its 'step' field says {state['step']}, not {step}")
         return state
 
     def state_steps(self) -> set[int]:
@@ -289,13 +313,14 @@ class RunDir:
         from .models import Marker
 
         path = self.path / marker_name(step)
-        if not os.path.lexists(path):
-            return None
-        try:
-            return Marker.from_text(_read(path), source=str(path))
-        except CorruptCheckpointError as exc:
-            exc.run_id, exc.path = self.run_id, path
-            raise
+        return self._load(path, Marker.from_text) if os.path.lexists(path) else None
+
+    def marker_doc(self, step: int) -> dict[str, Any] | None:
+        """A marker as a dict (see ``checkpoint_doc``); ``None`` when there is none."""
+        from .reading import load_marker
+
+        path = self.path / marker_name(step)
+        return self._load(path, load_marker) if os.path.lexists(path) else None
 
     def remove_marker(self, step: int) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,312 @@
+"""The fast readers of ``status``/``list`` (``reading.py``) agree with the pydantic models.
+
+* Their tables are the models' JSON Schemas, field by field (derived here, not copied).
+* Whatever they accept, the models accept with the same values (hypothesis, on damaged copies
+  of real files); what they do not accept goes to the models, so decisions never differ.
+* ``status`` and ``list`` of a healthy run import neither pydantic nor the models.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from invoke_checkpoints.errors import CheckpointError
+from invoke_checkpoints.models import Checkpoint, Marker, StepState, json_schemas
+from invoke_checkpoints.reading import (
+    CHECKPOINT,
+    MARKER,
+    STATE,
+    load_checkpoint,
+    load_marker,
+    load_state,
+)
+
+from .conftest import THREE_STEPS, Project
+
+# -- the tables are the schemas -----------------------------------------------------------
+
+
+def _spec(node: dict[str, Any], defs: dict[str, Any]) -> Any:
+    """The reading.py type of one JSON Schema node (as pydantic writes them for our models)."""
+    if "$ref" in node:
+        return _spec(defs[node["$ref"].rsplit("/", 1)[1]], defs)
+    if "anyOf" in node:
+        options = [o for o in node["anyOf"] if o != {"type": "null"}]
+        assert len(options) == 1 and len(node["anyOf"]) == 2, node
+        inner = _spec(options[0], defs)
+        assert isinstance(inner, str), node  # only scalars are nullable in our models
+        return inner + "?"
+    return _typed(node, defs)
+
+
+def _typed(node: dict[str, Any], defs: dict[str, Any]) -> Any:
+    kind = node.get("type")
+    if "enum" in node:
+        spec: Any = ("enum", tuple(node["enum"]))
+    elif kind is None:
+        spec = "json"  # JsonValue: no constraint
+    elif kind == "object":
+        spec = (
+            _fields(node, defs)
+            if "properties" in node
+            else ("map", _spec(node.get("additionalProperties", {}), defs))
+        )
+    elif kind == "array":
+        spec = ("list", _spec(node["items"], defs))
+    elif kind == "string" and node.get("format") == "date-time":
+        spec = "timestamp"
+    else:
+        spec = {"integer": "int", "number": "float", "string": "str", "boolean": "bool"}[kind]
+    return spec
+
+
+def _fields(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, tuple[Any, bool]]:
+    required = set(node.get("required", ()))
+    return {name: (_spec(sub, defs), name in required) for name, sub in node["properties"].items()}
+
+
+def _normal(spec: Any) -> Any:
+    """Enum values as a set: their order carries no meaning."""
+    if isinstance(spec, dict):
+        return {k: (_normal(t), r) for k, (t, r) in spec.items()}
+    if isinstance(spec, tuple) and spec[0] == "enum":
+        return ("enum", frozenset(spec[1]))
+    if isinstance(spec, tuple):
+        return (spec[0], _normal(spec[1]))
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("schema", "table"),
+    [
+        ("checkpoint.schema.json", CHECKPOINT),
+        ("step_state.schema.json", STATE),
+        ("marker.schema.json", MARKER),
+    ],
+)
+def test_tables_are_the_models_schemas(schema: str, table: dict[str, Any]) -> None:
+    doc = json_schemas()[schema]
+    assert _normal(table) == _normal(_fields(doc, doc.get("$defs", {})))
+
+
+# -- whatever the fast path accepts, the models accept too --------------------------------
+
+
+def _real_files(project: Project) -> tuple[bytes, bytes, bytes]:
+    project.write(THREE_STEPS)
+    assert project.invoke("workflow").code == 0
+    run = project.only_run()
+    return (
+        (run / "checkpoint.json").read_bytes(),
+        (run / "state" / "step_00_state.json").read_bytes(),
+        (run / "step_00.complete").read_bytes(),
+    )
+
+
+ODD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(
+        [
+            "2026-11-26T23:30:15Z",
+            "2026-11-26T23:30:15+01:00",
+            "2026-11-26T23:30:60Z",
+            "2026-02-30T00:00:00Z",
+            "2026-11-26 23:30:15Z",
+            "2026-11-26",
+            "1",
+            "1.5",
+            "true",
+            "running",
+            "completed",
+            "",
+        ]
+    ),
+    st.lists(st.integers(0, 5), max_size=3),
+    st.dictionaries(st.sampled_from(["a", "step", "status"]), st.integers(0, 3), max_size=2),
+)
+
+
+def _mutate(doc: Any, path: list[Any], value: Any) -> None:
+    for key in path[:-1]:
+        doc = doc[key]
+    doc[path[-1]] = value
+
+
+def _paths(doc: Any, prefix: list[Any]) -> list[list[Any]]:
+    found = [prefix] if prefix else []
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            found += _paths(value, [*prefix, key])
+    elif isinstance(doc, list):
+        for i, value in enumerate(doc[:3]):
+            found += _paths(value, [*prefix, i])
+    return found
+
+
+def _same_decision(fast: Any, model: Any, data: bytes) -> None:
+    try:
+        expected = model(data)
+    except CheckpointError:
+        with pytest.raises(CheckpointError):
+            fast(data)
+        return
+    # The models accept it: every value the fast reader returns is the model's (the model
+    # also fills nested defaults, which the fast reader leaves out).
+    got = fast(data)
+    assert _agrees(got, expected), (got, expected)
+    assert set(got) >= set(USED) & set(expected)
+
+
+#: The top-level keys the read-only commands use: the fast readers always return them.
+USED = ("status", "steps", "workflow", "workflow_id", "started_at", "last_checkpoint")
+USED += ("finished_at", "total_steps", "warnings", "durations", "completed_steps")
+USED += ("name", "step", "duration_seconds", "exit_code", "reason", "errors", "attempts")
+USED += ("STEP", "NAME", "COMPLETED_AT", "DURATION_SECONDS", "EXIT_CODE")
+
+
+def _agrees(fast: Any, model: Any) -> bool:
+    if isinstance(fast, dict):
+        return isinstance(model, dict) and all(
+            k in model and _agrees(v, model[k]) for k, v in fast.items()
+        )
+    if isinstance(fast, list):
+        return (
+            isinstance(model, list)
+            and len(fast) == len(model)
+            and all(_agrees(a, b) for a, b in zip(fast, model, strict=True))
+        )
+    if isinstance(fast, bool) or isinstance(model, bool):
+        return fast is model  # True == 1 in Python, not in JSON
+    return bool(fast == model)
+
+
+def _checkpoint_by_model(data: bytes) -> dict[str, Any]:
+    dumped: dict[str, Any] = Checkpoint.from_json(data, source="x").model_dump(mode="json")
+    return dumped
+
+
+def _state_by_model(data: bytes) -> dict[str, Any]:
+    dumped: dict[str, Any] = StepState.from_json(data, source="x").model_dump(mode="json")
+    return dumped
+
+
+@pytest.fixture(scope="module")
+def real_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes, bytes]:
+    mp = pytest.MonkeyPatch()
+    try:
+        root = tmp_path_factory.mktemp("reading") / "proj"
+        root.mkdir()
+        mp.setenv("INVOKE_CHECKPOINTS_DISABLE_PLUGIN_AUTOLOAD", "1")
+        return _real_files(Project(root, mp))
+    finally:
+        mp.undo()
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_json_documents_are_judged_like_the_models(
+    real_files: tuple[bytes, bytes, bytes], data: st.DataObject
+) -> None:
+    checkpoint, state, _ = real_files
+    which = data.draw(st.sampled_from(["checkpoint", "state"]))
+    doc = json.loads(checkpoint if which == "checkpoint" else state)
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(_paths(doc, [])))
+        if data.draw(st.booleans()):
+            _mutate(doc, path, data.draw(ODD_VALUES))
+        elif len(path) == 1:
+            doc.pop(path[0], None)
+    raw = json.dumps(doc).encode()
+    if which == "checkpoint":
+        _same_decision(lambda d: load_checkpoint(d, "x"), _checkpoint_by_model, raw)
+    else:
+        _same_decision(lambda d: load_state(d, "x"), _state_by_model, raw)
+
+
+MARKER_VALUES = st.sampled_from(
+    [
+        *("0", "00", "1", "-1", "1.0", "+1", " 1", "1e3", "0.412", ".5", "5.", "1_000", "nan"),
+        *("2026-11-26T23:30:16Z", "2026-11-26T23:30:16", "'2026-11-26T23:30:16Z'", "", "''"),
+        *("lint", "'lint'", '"lint"', "li nt", "'li nt'", "$x", "a=b", "'unclosed", "\\x"),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_markers_are_judged_like_the_model(
+    real_files: tuple[bytes, bytes, bytes], data: st.DataObject
+) -> None:
+    lines = real_files[2].decode().splitlines()
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(0, len(lines) - 1))
+        key = lines[i].partition("=")[0]
+        kind = data.draw(st.sampled_from(["value", "drop", "dup", "key"]))
+        if kind == "value":
+            lines[i] = f"{key}={data.draw(MARKER_VALUES)}"
+        elif kind == "drop":
+            lines.pop(i)
+            if not lines:
+                break
+        elif kind == "dup":
+            lines.append(lines[i])
+        else:
+            lines[i] = data.draw(st.sampled_from([" STEP", "step", "# x", "", "NEW"])) + "=1"
+    raw = ("\n".join(lines) + "\n").encode()
+
+    def by_model(d: bytes) -> dict[str, Any]:
+        dumped: dict[str, Any] = Marker.from_text(d, source="x").model_dump(mode="json")
+        return dumped
+
+    _same_decision(lambda d: load_marker(d, "x"), by_model, raw)
+
+
+def test_real_files_take_the_fast_path(real_files: tuple[bytes, bytes, bytes]) -> None:
+    """Files as written are accepted by the tables themselves (no fallback)."""
+    from invoke_checkpoints import reading
+
+    checkpoint, state, marker = real_files
+    assert reading._CHECKPOINT_OK(json.loads(checkpoint))
+    assert reading._STATE_OK(json.loads(state))
+    assert reading._marker_fields(marker) is not None
+
+
+# -- no pydantic for a healthy run ---------------------------------------------------------
+
+READ_ONLY = """
+import sys
+from invoke import Program
+for argv in {commands!r}:
+    try:
+        Program(name="invoke", binary="invoke").run(["invoke", *argv], exit=True)
+    except SystemExit as exc:
+        assert not exc.code, (argv, exc.code)
+heavy = ("pydantic", "invoke_checkpoints.models")
+print("LOADED=" + ",".join(m for m in heavy if m in sys.modules))
+"""
+
+
+def test_status_and_list_of_a_healthy_run_skip_pydantic(project: Project) -> None:
+    project.write(THREE_STEPS)
+    assert project.run("workflow").code == 0
+    commands = [["workflow.status"], ["workflow.status", "--json"], ["workflow.list"]]
+    out = subprocess.run(
+        [sys.executable, "-c", READ_ONLY.format(commands=commands)],
+        cwd=project.root,
+        env=project.env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "completed" in out
+    assert out.strip().splitlines()[-1] == "LOADED="
