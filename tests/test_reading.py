@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from typing import Any
@@ -168,7 +169,14 @@ def _same_decision(fast: Any, model: Any, data: bytes) -> None:
 
 
 #: The top-level keys the read-only commands use: the fast readers always return them.
-USED = ("status", "steps", "workflow", "workflow_id", "started_at", "last_checkpoint")
+USED: tuple[str, ...] = (
+    "status",
+    "steps",
+    "workflow",
+    "workflow_id",
+    "started_at",
+    "last_checkpoint",
+)
 USED += ("finished_at", "total_steps", "warnings", "durations", "completed_steps")
 USED += ("name", "step", "duration_seconds", "exit_code", "reason", "errors", "attempts")
 USED += ("STEP", "NAME", "COMPLETED_AT", "DURATION_SECONDS", "EXIT_CODE")
@@ -185,6 +193,8 @@ def _agrees(fast: Any, model: Any) -> bool:
             and len(fast) == len(model)
             and all(_agrees(a, b) for a, b in zip(fast, model, strict=True))
         )
+    if isinstance(fast, float) and math.isnan(fast):
+        return isinstance(model, float) and math.isnan(model)
     if isinstance(fast, bool) or isinstance(model, bool):
         return fast is model  # True == 1 in Python, not in JSON
     return bool(fast == model)
