@@ -68,6 +68,8 @@ DEFAULT_OUT = REPO / "bench" / "results" / "latest.json"
 #: Generated projects go here by default: on the repo's disk, git-ignored, and a dot-name so
 #: that mypy's directory crawl (``files = [..., "bench"]``) skips their tasks.py files.
 WORK_ROOT = REPO / "bench" / "results" / ".tmp"
+#: Runs removed between repetitions go here, and are deleted with the workdir at the end.
+TRASH = ".trash"
 
 
 def _progress(message: str) -> None:
@@ -79,15 +81,15 @@ def _workflow_cases(root: Path, p: Params) -> tuple[list[Case], list[Case]]:
     the sub-second cases and the multi-second ones. The two sizes of each kind run next to
     each other (their per-round difference is what counts)."""
     small, big = (p.n_small, p.p4_low), (p.n_big, p.p4_high)
+    trash = root / TRASH
     for n in (*small, *big):
         make_project(root / f"wf{n}", n)
         make_project(root / f"wf{n}_nofsync", n, fsync=False)
 
     def wf(n: int, suffix: str, reps: int) -> Case:
         proj = root / f"wf{n}{suffix}"
-        return Case(
-            f"wf{n}{suffix}", invoke_cmd("workflow"), proj, reps, p.warmups, proj / ".checkpoints"
-        )
+        store = proj / ".checkpoints"
+        return Case(f"wf{n}{suffix}", invoke_cmd("workflow"), proj, reps, p.warmups, store, trash)
 
     def plain(n: int, reps: int) -> Case:
         return Case(f"plain{n}", invoke_cmd(*task_names(n)), root / f"wf{n}", reps, p.warmups)
@@ -132,8 +134,16 @@ def _parallel_cases(root: Path, p: Params) -> list[Case]:
     (proj / "tasks.py").write_text(parallel_source(p.p5_steps, p.p5_sleep))
     store = proj / ".checkpoints"
     return [
-        Case("p5_baseline", invoke_cmd("baseline"), proj, p.reps, p.warmups, store),
-        Case("p5_group", invoke_cmd("workflow", "--parallel"), proj, p.reps, p.warmups, store),
+        Case("p5_baseline", invoke_cmd("baseline"), proj, p.reps, p.warmups, store, root / TRASH),
+        Case(
+            "p5_group",
+            invoke_cmd("workflow", "--parallel"),
+            proj,
+            p.reps,
+            p.warmups,
+            store,
+            root / TRASH,
+        ),
     ]
 
 

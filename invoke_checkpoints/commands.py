@@ -19,9 +19,10 @@ if TYPE_CHECKING:
     from invoke import Context
 
     from .engine import RunOptions
+    from .lock import WorkflowLock
     from .manager import PluginHost
     from .steps import WorkflowDefinition
-    from .store import Store, WorkflowLock
+    from .store import Store
 
 __all__ = [
     "clean_command",

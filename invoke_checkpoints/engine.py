@@ -44,9 +44,10 @@ if TYPE_CHECKING:
 
     from invoke import Config
 
+    from .lock import WorkflowLock
     from .manager import PluginHost
     from .steps import StepSpec, WorkflowDefinition
-    from .store import RunDir, Store, WorkflowLock
+    from .store import RunDir, Store
 
 __all__ = ["Engine", "RunOptions"]
 

@@ -14,7 +14,7 @@ import marshal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .store import atomic_write
+from .atomic import atomic_write
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -15,10 +15,11 @@ import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .atomic import atomic_write
 from .errors import CheckpointError, CorruptCheckpointError
 from .models import Checkpoint, Marker, RunStatus, StepState, StepStatus, utcnow
 from .outcomes import metadata
-from .store import atomic_write, marker_name, run_started, state_name
+from .store import marker_name, run_started, state_name
 
 if TYPE_CHECKING:
     from pathlib import Path

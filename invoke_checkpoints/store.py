@@ -1,4 +1,6 @@
-"""The checkpoint store: run directories, atomic durable writes, the workflow lock, listing.
+"""The checkpoint store: run directories and their files, finding and creating runs.
+
+Atomic writes live in ``atomic.py`` and the workflow lock in ``lock.py``.
 
 Layout (one store per project, ``.checkpoints/`` beside tasks.py by default)::
 
@@ -16,34 +18,27 @@ imported when first needed.
 from __future__ import annotations
 
 import contextlib
-import errno
 import heapq
-import itertools
-import json
 import os
 import re
 import shutil
-import signal
-import socket
 import stat
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .atomic import LINK, PRIVATE_MODES, SHARED_MODES, atomic_write, fsync_dir, read_file
 from .errors import (
-    CheckpointError,
     CorruptCheckpointError,
     InvalidRunIdError,
     LockHeldError,
     UnknownRunError,
 )
+from .lock import WorkflowLock
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
-
-    from filelock import BaseFileLock
 
     from .models import Checkpoint, Marker, StepState
 
@@ -68,10 +63,6 @@ _STATE = re.compile(r"^step_(\d+)_state\.json$")
 _MAX_RUN_ID = 200
 #: Prefix of a run directory being created (see ``Store.create_run``).
 _UNBORN = ".new-"
-_LINK = "is a symbolic link; a run's files are never read or written through links"
-#: (directory, file) modes: private by default, the spec's 0755/0644 with permissions: shared.
-PRIVATE_MODES = (0o700, 0o600)
-SHARED_MODES = (0o755, 0o644)
 _STORE_README = """\
 # invoke-checkpoints store
 
@@ -96,87 +87,6 @@ def marker_name(step: int) -> str:
 
 def state_name(step: int) -> str:
     return f"step_{step:02d}_state.json"
-
-
-def _parse_fault(spec: str) -> tuple[str, int] | None:
-    stage, _, nth = spec.partition(":")
-    if stage in _FAULT_STAGES and nth.isdigit():
-        return stage, int(nth)
-    return None
-
-
-#: Test-only fault injection for the crash matrix (tests/reliability): with
-#: INVOKE_CHECKPOINTS_FAULT=<stage>:<n>, the n-th atomic write of the process SIGKILLs it right
-#: after <stage> (write, fsync, rename or dirsync). Off unless that variable is set.
-_FAULT_STAGES = ("write", "fsync", "rename", "dirsync")
-_FAULT = _parse_fault(os.environ.get("INVOKE_CHECKPOINTS_FAULT", ""))
-_WRITES = itertools.count(1)
-
-
-def _crash_point(nth: int, stage: str) -> None:
-    if _FAULT is not None and (stage, nth) == _FAULT:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(
-    path: Path,
-    data: bytes,
-    *,
-    durable: bool = True,
-    sync_dir: bool = True,
-    mode: int = PRIVATE_MODES[1],
-    tmp: Path | None = None,
-) -> None:
-    """Write ``data`` to ``path`` so a crash leaves either the old or the new file, never half.
-
-    Temp file in the same directory, fsync, ``os.replace``, fsync the directory. With
-    ``durable=False`` both fsyncs are skipped (``checkpoints.fsync: false``, or a file that can
-    be rebuilt); ``sync_dir=False`` leaves the directory fsync to a later durable write in the
-    same directory (one directory fsync persists every rename made in it before).
-    """
-    nth = next(_WRITES) if _FAULT is not None else 0
-    # One writer per run (the workflow lock); pid+thread keep temp names distinct anyway.
-    if tmp is None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        _crash_point(nth, "write")
-        if durable:
-            os.fsync(fd)
-            _crash_point(nth, "fsync")
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
-    _crash_point(nth, "rename")
-    if durable and sync_dir:
-        _fsync_dir(path.parent)
-        _crash_point(nth, "dirsync")
-
-
-def _read(path: Path) -> bytes:
-    try:
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise CorruptCheckpointError(f"{path}: file is missing", path=path) from None
-    except OSError as exc:
-        why = _LINK if exc.errno == errno.ELOOP else f"cannot read ({exc.strerror})"
-        raise CorruptCheckpointError(f"{path}: {why}", path=path) from None
 
 
 @dataclass(frozen=True)
@@ -221,7 +131,7 @@ class RunDir:
 
     def _load(self, path: Path, loader: Callable[..., _T]) -> _T:
         try:
-            return loader(_read(path), source=str(path))
+            return loader(read_file(path), source=str(path))
         except CorruptCheckpointError as exc:
             exc.run_id, exc.path = self.run_id, path
             raise
@@ -460,7 +370,7 @@ class Store:
             )
         if (path / "state").is_symlink():
             raise CorruptCheckpointError(
-                f"{path / 'state'}: {_LINK}", run_id=run_id, path=path / "state"
+                f"{path / 'state'}: {LINK}", run_id=run_id, path=path / "state"
             )
         return RunDir(path, run_id, self.durable, self.file_mode)
 
@@ -488,7 +398,7 @@ class Store:
             # No other process creates runs of this workflow: we hold its lock.
             os.rename(tmp, path)
             if self.durable:
-                _fsync_dir(self.root)
+                fsync_dir(self.root)
             return RunDir(path, run_id, self.durable, self.file_mode)
         raise LockHeldError(f"too many runs of {workflow!r} started at {base}", path=self.root)
 
@@ -519,67 +429,3 @@ class Store:
             return None
         holder = probe.holder()
         return str(holder.get("run_id")) if holder.get("run_id") else None
-
-
-class WorkflowLock:
-    """The flock that makes one run of a workflow active at a time; the kernel frees it on kill."""
-
-    def __init__(self, path: Path, workflow: str) -> None:
-        self.path = path
-        self.workflow = workflow
-        self.info_path = path.with_name(path.name + ".json")
-        self._lock: BaseFileLock | None = None
-
-    def try_acquire(self) -> bool:
-        from filelock import FileLock, Timeout
-
-        self.path.parent.mkdir(mode=PRIVATE_MODES[0], parents=True, exist_ok=True)
-        lock = FileLock(self.path, mode=PRIVATE_MODES[1])
-        try:
-            lock.acquire(blocking=False)
-        except Timeout:
-            return False
-        except OSError as exc:  # a symlink planted in the store (ELOOP), a foreign file (EACCES)
-            raise CheckpointError(
-                f"{self.path}: cannot open the lock file ({exc.strerror}); it must be a regular "
-                "file of yours: remove it and run again",
-                path=self.path,
-            ) from None
-        self._lock = lock
-        return True
-
-    def acquire(self) -> None:
-        """Take the lock or fail at once with one line naming the active run."""
-        if self.try_acquire():
-            self.record(run_id=None)
-            return
-        holder = self.holder()
-        who = holder.get("run_id") or "a run starting up"
-        raise LockHeldError(
-            f"workflow {self.workflow!r} is already running: {who} (pid {holder.get('pid', '?')} "
-            f"on {holder.get('host', '?')}); wait for it to finish or stop that process",
-            run_id=str(holder["run_id"]) if holder.get("run_id") else None,
-            path=self.path,
-        )
-
-    def record(self, run_id: str | None) -> None:
-        """Say who holds the lock, for the error message of a second invocation.
-
-        Only the holder writes it, so its temp file has a fixed name: one left by a killed
-        holder is simply overwritten by the next, and no scan of the store sweeps for it.
-        """
-        info = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
-        tmp = self.info_path.with_name(f".{self.info_path.name}.tmp")
-        atomic_write(self.info_path, json.dumps(info).encode(), durable=False, tmp=tmp)
-
-    def holder(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.info_path.read_bytes())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def release(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
