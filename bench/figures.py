@@ -31,6 +31,9 @@ class Params:
     p4_high: int = 5000
     p3_runs: int = 10_000  # P3: extra runs in the big store
     p3_steps: int = 3
+    #: P3 is a difference of two ~0.6 s commands: more rounds, the noise of the machine is
+    #: as large as the figure.
+    p3_reps: int = 61
     list_tasks: int = 10  # P2: tasks in the tasks.py that --list / status load
     reps: int = 5  # repetitions of multi-second commands (n_big steps, P5)
     cheap_reps: int = 21  # repetitions of sub-second commands
@@ -49,6 +52,7 @@ SMOKE = Params(
     p4_high=8,
     p3_runs=20,
     p3_steps=2,
+    p3_reps=1,
     list_tasks=3,
     reps=1,
     cheap_reps=1,

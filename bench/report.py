@@ -61,7 +61,8 @@ def _notes(doc: dict[str, Any]) -> dict[str, str]:
         "P2a": f"{d['list_plugin_ms']:.0f} / {d['list_plain_ms']:.0f} ms",
         "P2b": f"{d['status_ms']:.0f} / {d['list_plugin_ms']:.0f} ms",
         "P3": f"{d['resume_many_ms']:.0f} - {d['resume_one_ms']:.0f} ms "
-        f"({p['p3_runs']:,} runs vs 1)",
+        f"({p['p3_runs']:,} runs vs 1; Store.latest in-process "
+        f"{d.get('P3_latest_ms', float('nan')):.1f} ms)",
         "P4": f"{over[str(hi)]:.3f} / {over[str(lo)]:.3f} ms/step ({hi} vs {lo} steps)",
         "P4_nofsync": f"{over_off[str(hi)]:.3f} / {over_off[str(lo)]:.3f} ms/step",
         "P5": (

@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -119,8 +120,8 @@ def _listing_cases(root: Path, p: Params, env: dict[str, str]) -> list[Case]:
         Case("list_plain", invoke_cmd("--list"), plain, r, w),
         Case("list_plugin", invoke_cmd("--list"), with_plugin, r, w),
         Case("status", invoke_cmd("workflow.status"), with_plugin, r, w),
-        Case("resume_one", invoke_cmd("workflow", "--resume"), one, r, w),
-        Case("resume_many", invoke_cmd("workflow", "--resume"), many, r, w),
+        Case("resume_one", invoke_cmd("workflow", "--resume"), one, p.p3_reps, w),
+        Case("resume_many", invoke_cmd("workflow", "--resume"), many, p.p3_reps, w),
     ]
 
 
@@ -173,6 +174,19 @@ def _machine(workdir: Path) -> dict[str, Any]:
     }
 
 
+def _latest_ms(store: Path, reps: int = 31) -> float:
+    """In-process cost of finding the latest run in the P3 store (no process noise)."""
+    from invoke_checkpoints.store import Store
+
+    found = Store(store)
+    samples = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        found.latest("workflow")
+        samples.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(samples)
+
+
 def measure(
     p: Params, workdir: Path, *, others: bool = True, precompile: bool = True
 ) -> dict[str, Any]:
@@ -200,6 +214,7 @@ def measure(
         statistics.median(raw[:half]),
         statistics.median(raw[half:]),
     ]
+    doc["details"]["P3_latest_ms"] = _latest_ms(workdir / "resume_many" / ".checkpoints")
     doc["others"] = (
         measure_others(workdir / "others", p.n_small, p.n_big, p.reps, env, _progress)
         if others

@@ -353,7 +353,24 @@ class Store:
             return False
 
     def latest(self, workflow: str) -> str | None:
-        """The newest run of ``workflow`` (see ``newest``)."""
+        """The newest run of ``workflow``: one listing and C-level string comparisons.
+
+        Names of one workflow compare like their fixed-width stamps, which come first; only
+        ``_N`` suffixes of one second need care (``_10`` is newer than ``_9``). When the winner
+        is not a run (a stray name), ``newest`` looks at every candidate.
+        """
+        try:
+            names = os.listdir(self.root)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        prefix = f"{workflow}_"
+        looks = [n for n in names if n.startswith(prefix)]
+        if not looks:
+            return None
+        head = max(looks)[: len(prefix) + 15]  # <workflow>_YYYYMMDD_HHMMSS
+        best = max((n for n in looks if n.startswith(head)), key=lambda n: (len(n), n))
+        if self._is_run(workflow, best):
+            return best
         found = self.newest(workflow, 1)
         return found[0] if found else None
 

@@ -195,6 +195,12 @@ def test_newest_orders_by_stamp_and_suffix_and_skips_strays(tmp_path: Path) -> N
     assert store.newest("w", 10) == store.run_ids("w")[::-1]
     assert store.latest("w_docs") == "w_docs_20290101_000000"
     assert Store(tmp_path / "absent").latest("w") is None
+    # Without stray names the latest run is found by plain string comparison.
+    clean = tmp_path / "clean"
+    for name in ("w_20260101_000000", "w_20260101_000000_9", "w_20260101_000000_10"):
+        (clean / name).mkdir(parents=True)
+    (clean / "w_20251231_235959_99").mkdir()
+    assert Store(clean).latest("w") == "w_20260101_000000_10"
 
 
 def test_eta_table_is_eta_seconds_of_every_suffix() -> None:
