@@ -37,6 +37,9 @@ class Params:
     list_tasks: int = 10  # P2: tasks in the tasks.py that --list / status load
     reps: int = 5  # repetitions of multi-second commands (n_big steps, P5)
     cheap_reps: int = 21  # repetitions of sub-second commands
+    #: The 10- and 50-step cases: P4's denominator is their difference over 40 steps, so
+    #: process-start noise (tens of ms) weighs on it most.
+    small_reps: int = 61
     big_reps: int = 3  # repetitions at p4_high steps
     warmups: int = 1
     raw_writes: int = 200  # raw durable writes timed, half at the start, half at the end
@@ -56,6 +59,7 @@ SMOKE = Params(
     list_tasks=3,
     reps=1,
     cheap_reps=1,
+    small_reps=1,
     big_reps=1,
     warmups=0,
     raw_writes=10,

@@ -87,7 +87,8 @@ def render_table(doc: dict[str, Any]) -> str:
     lines = [
         f"invoke-checkpoints bench ({doc['mode']}): {m['nproc']} CPUs, Python {m['python']}, "
         f"invoke {m['invoke']}, commit {m['commit'] or '?'}",
-        f"{p['reps']} rounds ({p['cheap_reps']} for sub-second commands, {p['big_reps']} at "
+        f"{p['reps']} rounds ({p['cheap_reps']} for sub-second commands, {p.get('small_reps', '')}"
+        f" at {p['n_small']}/{p['p4_low']} steps, {p['big_reps']} at "
         f"{p['p4_high']} steps); figures are medians of per-round differences/ratios; "
         f"load avg {m['loadavg'][0]:.2f} -> {m['loadavg_end'][0]:.2f}",
         f"raw durable write: {doc['raw_write_ms']:.3f} ms (write+fsync+rename+fsync dir, "

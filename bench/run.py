@@ -95,8 +95,8 @@ def _workflow_cases(root: Path, p: Params) -> tuple[list[Case], list[Case]]:
     def plain(n: int, reps: int) -> Case:
         return Case(f"plain{n}", invoke_cmd(*task_names(n)), root / f"wf{n}", reps, p.warmups)
 
-    quick = [wf(n, suffix, p.cheap_reps) for suffix in ("", "_nofsync") for n in small]
-    quick += [plain(n, p.cheap_reps) for n in small]
+    quick = [wf(n, suffix, p.small_reps) for suffix in ("", "_nofsync") for n in small]
+    quick += [plain(n, p.small_reps) for n in small]
     slow = [wf(p.n_big, "", p.reps), wf(p.n_big, "_nofsync", p.reps), plain(p.n_big, p.reps)]
     # Plain invoke is quadratic in the number of tasks named on its command line
     # (Executor.dedupe), so it is not run at p4_high: a minute per run, measuring Invoke.
@@ -247,7 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     p = SMOKE if args.smoke else FULL
     if args.reps is not None:
-        p = replace(p, reps=args.reps, cheap_reps=3 * args.reps, big_reps=max(1, args.reps // 2))
+        p = replace(
+            p,
+            reps=args.reps,
+            cheap_reps=3 * args.reps,
+            small_reps=5 * args.reps,
+            big_reps=max(1, args.reps // 2),
+        )
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix="bench-", dir=args.workdir))
