@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import json
+import math
 import signal
 import threading
 import time
@@ -453,8 +454,9 @@ class Engine:
             cp.current_step = current
             cp.last_checkpoint = utcnow()
             cp.vars = jsonable(self.run.vars, cp.warnings, "vars")
-            # Serialised, so that a list in vars changed in place counts as a change.
-            synced = (json.dumps(cp.vars, sort_keys=True), len(cp.warnings))
+            # Serialised, so that a list in vars changed in place counts as a change. No
+            # sort_keys: a nested dict may mix key types (jsonable accepted it as it is).
+            synced = (json.dumps(cp.vars), len(cp.warnings))
             durable = not rebuildable or synced != self._synced
             self.run_dir.write_checkpoint(cp, sync=durable, sync_dir=sync_dir)
             if durable:
@@ -472,7 +474,7 @@ class Engine:
                 marker = None
                 with contextlib.suppress(CheckpointError):  # durations only feed the ETA
                     marker = self.run_dir.read_marker(number)
-                if marker is not None:
+                if marker is not None and math.isfinite(marker.DURATION_SECONDS):
                     self.cp.durations[names[number]] = marker.DURATION_SECONDS
 
     def _record_plugin_error(self, message: str) -> None:

@@ -57,8 +57,12 @@ def _float(v: Any) -> bool:
     return (type(v) is float and math.isfinite(v)) or _int(v)
 
 
+#: strptime alone is looser: space-padded fields, any Unicode digit, lower-case t/z.
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z", re.ASCII)
+
+
 def _timestamp(v: Any) -> bool:
-    if type(v) is not str or len(v) != 20:
+    if type(v) is not str or not _TIMESTAMP.match(v):
         return False
     try:
         datetime.strptime(v, TIMESTAMP_FORMAT)

@@ -32,10 +32,12 @@ def _from_marker(run_dir: RunDir, number: int, state: dict[str, Any] | None) -> 
     but what its marker records is written without fsync): completed, as the marker says."""
     marker = run_dir.marker_doc(number) or {}
     return {
-        **(state or {"reason": None, "errors": []}),
+        **(state or {}),
         "status": StepStatus.COMPLETED.value,
         "duration_seconds": marker.get("DURATION_SECONDS"),
         "exit_code": 0,
+        "reason": None,
+        "errors": [],  # an earlier failed attempt's state may be what the power cut left
     }
 
 

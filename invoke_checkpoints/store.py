@@ -176,11 +176,26 @@ class RunDir:
         the markers; ``sync_dir=False`` when the marker's directory fsync follows at once."""
         self._write(self.checkpoint_path, cp.to_json(), sync=sync, sync_dir=sync_dir)
 
+    def _state_file(self, step: int) -> Path | None:
+        """The state file of ``step``; ``None`` when there is none, or it is empty.
+
+        This package never writes an empty file. An empty state file is what a power cut can
+        leave of one renamed into place without fsync (on file systems that do not flush data
+        before a rename): such a state held nothing that is not rebuilt from its marker, or
+        decided again for a step without one.
+        """
+        path = self.state_dir / state_name(step)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        return None if stat.S_ISREG(info.st_mode) and info.st_size == 0 else path
+
     def read_state(self, step: int) -> StepState | None:
         from .models import StepState
 
-        path = self.state_dir / state_name(step)
-        if not os.path.lexists(path):
+        path = self._state_file(step)
+        if path is None:
             return None
         state = self._load(path, StepState.from_json)
         if state.step != step:
@@ -191,8 +206,8 @@ class RunDir:
         """A state file as a dict (see ``checkpoint_doc``); ``None`` when there is none."""
         from .reading import load_state
 
-        path = self.state_dir / state_name(step)
-        if not os.path.lexists(path):
+        path = self._state_file(step)
+        if path is None:
             return None
         state = self._load(path, load_state)
         if state["step"] != step:

@@ -57,7 +57,9 @@ def utcnow() -> datetime:
 
 
 def iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
+    """``value`` as ``TIMESTAMP_FORMAT``, the year always in 4 digits (``%Y`` may not pad)."""
+    v = value.astimezone(timezone.utc)
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}Z"
 
 
 def load_object(data: bytes, source: str) -> dict[str, Any]:

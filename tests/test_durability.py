@@ -74,17 +74,24 @@ def _as_at_start(run: Path) -> None:
     path.write_text(json.dumps(cp, indent=2) + "\n")
 
 
-@pytest.mark.parametrize("leftover", ["running", "missing"])
+@pytest.mark.parametrize("leftover", ["running", "missing", "empty", "failed-earlier"])
 def test_marked_step_with_a_lost_state_file_is_complete(project: Project, leftover: str) -> None:
     run = _failed_run(project)
     marker = (run / "step_01.complete").read_text()
     duration = float(
         next(v for k, _, v in (x.partition("=") for x in marker.split()) if k == "DURATION_SECONDS")
     )
+    path = run / "state" / "step_01_state.json"
     if leftover == "running":
         _as_running(run, 1)
-    else:
-        (run / "state" / "step_01_state.json").unlink()
+    elif leftover == "missing":
+        path.unlink()
+    elif leftover == "empty":  # renamed into place, data never written (no fsync)
+        path.write_bytes(b"")
+    else:  # the fsynced state of an earlier, failed attempt
+        state = json.loads(path.read_text())
+        state.update(status="failed", exit_code=4, errors=["command 'exit 4' exited with 4"])
+        path.write_text(json.dumps(state))
     _as_at_start(run)
 
     status = project.invoke("workflow.status", "--json")
@@ -92,6 +99,7 @@ def test_marked_step_with_a_lost_state_file_is_complete(project: Project, leftov
     doc = json.loads(status.out)
     assert [s["status"] for s in doc["steps"]] == ["completed", "completed", "failed"]
     assert doc["steps"][1]["duration_seconds"] == duration  # from the marker
+    assert doc["steps"][1]["error"] is None and doc["steps"][1]["exit_code"] == 0
     assert doc["completed"] == 2 and doc["current_step"] == 2
 
     resumed = project.invoke("workflow", "--resume")
@@ -112,6 +120,45 @@ def test_outputs_and_vars_are_in_files_a_marker_cannot_replace(project: Project)
     assert project.state(run, 0)["outputs"] == {"checked": 3}
     assert project.state(run, 2)["outputs"] == {"result": {"pages": 2}}
     assert project.checkpoint(run)["durations"].keys() == {"lint", "test", "docs"}
+
+
+def test_an_empty_state_file_of_an_unmarked_step_runs_it_again(project: Project) -> None:
+    run = _failed_run(project)
+    (run / "state" / "step_02_state.json").write_bytes(b"")
+    assert project.invoke("workflow.status").code == 0
+    assert project.invoke("workflow", "--resume").code == 0
+    assert log_lines(project) == ["fetch-ran", "build-ran", "ship-ran", "ship-ran"]
+
+
+def test_vars_with_mixed_key_types_are_saved(project: Project) -> None:
+    """A nested dict whose keys mix types is JSON (keys become strings); it must not crash."""
+    project.write(
+        """
+        from invoke import Collection, task
+        from invoke_checkpoints import current_step, workflow
+
+        @task
+        def one(c):
+            current_step().run.vars["m"] = {1: "x", "b": 2}
+
+        ns = Collection(one)
+        ns.add_collection(workflow(one))
+        """
+    )
+    done = project.invoke("workflow")
+    assert done.code == 0, done.err
+    assert project.checkpoint(project.only_run())["vars"] == {"m": {"1": "x", "b": 2}}
+
+
+def test_timestamps_keep_four_digit_years() -> None:
+    from datetime import datetime, timezone
+
+    from invoke_checkpoints.reading import parse_timestamp
+    from invoke_checkpoints.vocabulary import iso
+
+    old = datetime(999, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert iso(old) == "0999-01-02T03:04:05Z"
+    assert parse_timestamp(iso(old)) == old
 
 
 def test_durations_are_written_when_the_run_stops(project: Project) -> None:

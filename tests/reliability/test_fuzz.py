@@ -68,6 +68,9 @@ class Shape:
     required: tuple[str, ...]
     #: Scalars that must not be null.
     not_null: tuple[str, ...]
+    #: An empty file: what a power cut may leave of one renamed without fsync. A state file
+    #: then counts as absent (it held nothing the marker does not rebuild); others refuse.
+    empty: Verdict = "refuse"
 
     @property
     def optional(self) -> tuple[str, ...]:
@@ -137,6 +140,7 @@ STATE = Shape(
     objects=("args", "outputs"),
     required=("step", "name", "status"),
     not_null=("step", "name", "status", "attempts"),
+    empty="accept",
 )
 
 
@@ -214,7 +218,7 @@ def json_damage(original: bytes, shape: Shape) -> st.SearchStrategy[Damage]:
         json_wrong_type(original, shape),
         json_missing(original, shape),
         json_huge(original),
-    )
+    ).map(lambda d: d if d.data else Damage(f"{d.label} (empty)", d.data, shape.empty))
 
 
 @st.composite
