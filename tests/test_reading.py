@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import subprocess
 import sys
 from typing import Any
@@ -284,6 +285,46 @@ def test_markers_are_judged_like_the_model(
         return dumped
 
     _same_decision(lambda d: load_marker(d, "x"), by_model, raw)
+
+
+ODD_TIMESTAMPS = [
+    "2026-11- 1T00:00:00Z",  # strptime takes a space-padded day
+    "2026-11-26t23:30:15z",  # and lower-case letters
+    "\u0662\u0660\u0662\u0666-01-01T00:00:00Z",  # and any Unicode digit
+    "2026-11-26T23:30:60Z",
+    "2026-02-30T00:00:00Z",
+    "2026-11-26T23:30:15+00:00",
+    "0999-01-01T00:00:00Z",
+    "2026-11-26T23:30:15.5Z",
+]
+
+
+@pytest.mark.parametrize("odd", ODD_TIMESTAMPS)
+def test_every_timestamp_field_is_judged_like_the_models(
+    real_files: tuple[bytes, bytes, bytes], odd: str
+) -> None:
+    """Each timestamp field of the three files, set to each odd value: same decision."""
+    checkpoint, state, marker = real_files
+    for field in ("started_at", "last_checkpoint", "finished_at"):
+        doc = json.loads(checkpoint)
+        doc[field] = odd
+        _same_decision(
+            lambda d: load_checkpoint(d, "x"), _checkpoint_by_model, json.dumps(doc).encode()
+        )
+    for field in ("started_at", "completed_at"):
+        doc = json.loads(state)
+        doc[field] = odd
+        _same_decision(lambda d: load_state(d, "x"), _state_by_model, json.dumps(doc).encode())
+    lines = [
+        f"COMPLETED_AT={shlex.quote(odd)}" if line.startswith("COMPLETED_AT=") else line
+        for line in marker.decode().splitlines()
+    ]
+
+    def by_model(d: bytes) -> dict[str, Any]:
+        dumped: dict[str, Any] = Marker.from_text(d, source="x").model_dump(mode="json")
+        return dumped
+
+    _same_decision(lambda d: load_marker(d, "x"), by_model, ("\n".join(lines) + "\n").encode())
 
 
 def test_real_files_take_the_fast_path(real_files: tuple[bytes, bytes, bytes]) -> None:
