@@ -13,6 +13,7 @@ from .formatting import format_duration, human_size, paint
 from .reading import parse_timestamp
 from .status import effective_status
 from .store import run_started
+from .vocabulary import iso
 
 if TYPE_CHECKING:
     from .store import Store
@@ -46,7 +47,7 @@ def summarize(store: Store, workflow: str, run_id: str, active: str | None) -> R
         size, done = run_dir.size_bytes(), run_dir.marker_steps()
         cp = run_dir.checkpoint_doc()
     except CheckpointError as exc:
-        started = run_started(run_id).strftime("%Y-%m-%dT%H:%M:%SZ")
+        started = iso(run_started(run_id))
         return RunSummary(run_id, "corrupt", started, None, None, len(done), None, size, str(exc))
     status = effective_status(cp["status"], run_id, active)
     started_at = parse_timestamp(cp["started_at"])

@@ -46,13 +46,14 @@ def run_status(store: Store, definition: WorkflowDefinition, run_dir: RunDir) ->
 
     Read with the fast readers (``reading.py``): no pydantic for a healthy run.
     """
-    cp = run_dir.checkpoint_doc()
+    cp = run_dir.checkpoint_doc(check_files=False)
+    states = run_dir.check_files(cp["steps"])
     done = run_dir.marker_steps()
     status = effective_status(cp["status"], run_dir.run_id, store.active_run(definition.name))
     running = RunStatus.RUNNING.value
     steps: list[dict[str, Any]] = []
     for number, name in enumerate(cp["steps"]):
-        state = run_dir.state_doc(number)
+        state = states.get(number)
         if number in done:
             if state is None or state["status"] != StepStatus.COMPLETED.value:
                 state = _from_marker(run_dir, number, state)

@@ -147,8 +147,9 @@ class RunDir:
         if check_files:
             self.check_files(steps)
 
-    def check_files(self, steps: list[str]) -> None:
-        """Every marker and state file parses and names its own step of ``steps``."""
+    def check_files(self, steps: list[str]) -> dict[int, dict[str, Any]]:
+        """Every marker and state file parses and names its own step of ``steps``; the state
+        files read on the way, by step (so ``status`` does not read them twice)."""
         for number in sorted(self.marker_steps()):
             marker = self.marker_doc(number)
             expected = steps[number] if number < len(steps) else None
@@ -158,15 +159,20 @@ class RunDir:
                     f"records step {marker['STEP']} ({marker['NAME']!r}) but step {number} of "
                     "the run " + (f"is {expected!r}" if expected is not None else "does not exist"),
                 )
+        states: dict[int, dict[str, Any]] = {}
         for number in sorted(self.state_steps()):
             state = self.state_doc(number)
+            if state is None:
+                continue
             expected = steps[number] if number < len(steps) else None
-            if state is not None and state["name"] != expected:
+            if state["name"] != expected:
                 raise self._corrupt(
                     self.state_dir / state_name(number),
                     f"records step {number} as {state['name']!r} but step {number} of the run "
                     + (f"is {expected!r}" if expected is not None else "does not exist"),
                 )
+            states[number] = state
+        return states
 
     def _corrupt(self, path: Path, why: str) -> CorruptCheckpointError:
         return CorruptCheckpointError(f"{path}: {why}", run_id=self.run_id, path=path)
@@ -194,24 +200,23 @@ class RunDir:
     def read_state(self, step: int) -> StepState | None:
         from .models import StepState
 
-        path = self._state_file(step)
-        if path is None:
-            return None
-        state = self._load(path, StepState.from_json)
-        if state.step != step:
-            raise self._corrupt(path, f"its 'step' field says {state.step}, not {step}")
-        return state
+        return self._load_state(step, StepState.from_json, lambda state: state.step)
 
     def state_doc(self, step: int) -> dict[str, Any] | None:
         """A state file as a dict (see ``checkpoint_doc``); ``None`` when there is none."""
         from .reading import load_state
 
+        return self._load_state(step, load_state, lambda state: state["step"])
+
+    def _load_state(
+        self, step: int, loader: Callable[..., _T], number_of: Callable[[_T], int]
+    ) -> _T | None:
         path = self._state_file(step)
         if path is None:
             return None
-        state = self._load(path, load_state)
-        if state["step"] != step:
-            raise self._corrupt(path, f"its 'step' field says {state['step']}, not {step}")
+        state = self._load(path, loader)
+        if number_of(state) != step:
+            raise self._corrupt(path, f"its 'step' field says {number_of(state)}, not {step}")
         return state
 
     def state_steps(self) -> set[int]:
@@ -341,12 +346,8 @@ class Store:
         order like their (date, time, _N) without a regex per entry, and only the winners are
         checked in full. A store can hold thousands of runs; no file is opened.
         """
-        try:
-            names = os.listdir(self.root)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        prefix, p = f"{workflow}_", len(workflow) + 1
-        looks = [n for n in names if n.startswith(prefix) and n[p : p + 8].isdigit()]
+        p = len(workflow) + 1
+        looks = [n for n in self._named_like(workflow) if n[p : p + 8].isdigit()]
 
         def order(name: str) -> tuple[str, int, str]:
             return name[p : p + 15], len(name), name  # _10 sorts after _9: longer
@@ -357,6 +358,15 @@ class Store:
             ordered = sorted(looks, key=order, reverse=True)
             found = [n for n in ordered if self._is_run(workflow, n)][:count]
         return found
+
+    def _named_like(self, workflow: str) -> list[str]:
+        """Entries of the store named ``<workflow>_...``, from one listing."""
+        try:
+            names = os.listdir(self.root)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        prefix = f"{workflow}_"
+        return [n for n in names if n.startswith(prefix)]
 
     def _is_run(self, workflow: str, name: str) -> bool:
         m = _RUN_ID.match(name)
@@ -374,15 +384,10 @@ class Store:
         ``_N`` suffixes of one second need care (``_10`` is newer than ``_9``). When the winner
         is not a run (a stray name), ``newest`` looks at every candidate.
         """
-        try:
-            names = os.listdir(self.root)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        prefix = f"{workflow}_"
-        looks = [n for n in names if n.startswith(prefix)]
+        looks = self._named_like(workflow)
         if not looks:
             return None
-        head = max(looks)[: len(prefix) + 15]  # <workflow>_YYYYMMDD_HHMMSS
+        head = max(looks)[: len(workflow) + 16]  # <workflow>_YYYYMMDD_HHMMSS
         best = max((n for n in looks if n.startswith(head)), key=lambda n: (len(n), n))
         if self._is_run(workflow, best):
             return best
