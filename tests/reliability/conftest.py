@@ -119,17 +119,23 @@ def record_case(suite: str, outcome: str) -> None:
             f.write(json.dumps({"suite": suite, "outcome": outcome}) + "\n")
 
 
+def fail_once(project: Project) -> Path:
+    """Run FAST_STEPS in ``project`` so that it fails at step 1 (test): marker 0, states 0 and
+    1; the run's directory."""
+    project.write(FAST_STEPS)
+    (project.root / "fail").touch()
+    outcome = project.invoke("workflow")
+    assert outcome.code == 3, outcome.err
+    (project.root / "fail").unlink()
+    return project.only_run()
+
+
 def failed_template(root: Path) -> Path:
     """A project whose one run of FAST_STEPS failed at step 1: marker 0, states 0 and 1."""
     with pytest.MonkeyPatch.context() as mp:
         clean_env(mp)
         root.mkdir(parents=True)
-        project = Project(root, mp)
-        project.write(FAST_STEPS)
-        (root / "fail").touch()
-        outcome = project.invoke("workflow")
-        assert outcome.code == 3, outcome.err
-        (root / "fail").unlink()
+        fail_once(Project(root, mp))
         (root / "log.txt").unlink()
     return root
 

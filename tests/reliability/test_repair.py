@@ -9,16 +9,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import Project
-from .conftest import FAST_STEPS, log_of, one_line, store_files
-
-
-def _failed_run(project: Project) -> Path:
-    """FAST_STEPS failed at step 1 (test): marker 0, states 0 and 1."""
-    project.write(FAST_STEPS)
-    (project.root / "fail").touch()
-    assert project.invoke("workflow").code == 3
-    (project.root / "fail").unlink()
-    return project.only_run()
+from .conftest import fail_once, log_of, one_line, store_files
 
 
 def _kept(run: Path, name: str) -> list[Path]:
@@ -77,7 +68,7 @@ def _resume_finishes(project: Project, run: Path, expected_log: list[str]) -> No
 def test_repair_rebuilds_checkpoint_json_and_resume_continues(
     project: Project, damage: Callable[[Path], object], says: str
 ) -> None:
-    run = _failed_run(project)
+    run = fail_once(project)
     original = project.checkpoint(run)
     damage(run / "checkpoint.json")
     damaged = (run / "checkpoint.json").read_bytes() if (run / "checkpoint.json").exists() else None
@@ -105,7 +96,7 @@ def test_repair_rebuilds_checkpoint_json_and_resume_continues(
 
 
 def test_repair_of_a_completed_run_keeps_it_completed(project: Project) -> None:
-    run = _failed_run(project)
+    run = fail_once(project)
     assert project.invoke("workflow", "--resume").code == 0
     (run / "checkpoint.json").write_bytes(b"")
     assert project.invoke("workflow.repair").code == 0
@@ -116,7 +107,7 @@ def test_repair_of_a_completed_run_keeps_it_completed(project: Project) -> None:
 
 
 def test_corrupt_marker_is_rewritten_from_its_completed_state(project: Project) -> None:
-    run = _failed_run(project)
+    run = fail_once(project)
     marker = run / "step_00.complete"
     good = marker.read_bytes()
     marker.write_bytes(b"STEP=0\nNAME=lint\n")  # torn: required fields missing
@@ -130,7 +121,7 @@ def test_corrupt_marker_is_rewritten_from_its_completed_state(project: Project) 
 
 def test_corrupt_marker_without_a_completed_state_is_moved_aside(project: Project) -> None:
     """Nothing confirms the step completed: its marker goes aside and the step runs again."""
-    run = _failed_run(project)
+    run = fail_once(project)
     (run / "state" / "step_00_state.json").unlink()
     (run / "step_00.complete").write_bytes(b"\x00\x00")
     _refused_pointing_to_repair(project, run)
@@ -143,7 +134,7 @@ def test_corrupt_marker_without_a_completed_state_is_moved_aside(project: Projec
 
 
 def test_corrupt_state_file_is_moved_aside(project: Project) -> None:
-    run = _failed_run(project)
+    run = fail_once(project)
     state = run / "state" / "step_01_state.json"
     state.write_bytes(b'{"step": 1, "name": "test", "status": ')
     _refused_pointing_to_repair(project, run)
@@ -157,7 +148,7 @@ def test_corrupt_state_file_is_moved_aside(project: Project) -> None:
 
 def test_marker_of_another_definition_is_not_repaired_from_this_one(project: Project) -> None:
     """checkpoint.json gone and the marker names another step: repair refuses, one line."""
-    run = _failed_run(project)
+    run = fail_once(project)
     (run / "checkpoint.json").unlink()
     marker = run / "step_00.complete"
     marker.write_text(marker.read_text().replace("NAME=lint", "NAME=format"))
@@ -172,7 +163,7 @@ def test_marker_of_another_definition_is_not_repaired_from_this_one(project: Pro
 def test_repair_killed_midway_can_be_run_again(project: Project, fault: str) -> None:
     """SIGKILL inside repair's own writes (checkpoint.json, then the marker): the run stays
     refused-or-sound, and running repair again finishes the job."""
-    run = _failed_run(project)
+    run = fail_once(project)
     (run / "checkpoint.json").write_bytes(b"garbage")
     (run / "step_00.complete").write_bytes(b"garbage")
     killed = project.run("workflow.repair", env={"INVOKE_CHECKPOINTS_FAULT": fault})

@@ -14,16 +14,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import Project
-from .conftest import FAST_STEPS, log_of, one_line, store_files
-
-
-def _failed_run(project: Project) -> Path:
-    """FAST_STEPS failed at step 1: marker 0, states 0 and 1."""
-    project.write(FAST_STEPS)
-    (project.root / "fail").touch()
-    assert project.invoke("workflow").code == 3
-    (project.root / "fail").unlink()
-    return project.only_run()
+from .conftest import FAST_STEPS, fail_once, log_of, one_line, store_files
 
 
 @contextlib.contextmanager
@@ -59,7 +50,7 @@ def _tree(root: Path) -> dict[str, bytes | None]:
 def test_store_is_private_by_default(project: Project) -> None:
     """0700 directories, 0600 files, whatever the umask (0 here lets everything through)."""
     with _umask(0):
-        _failed_run(project)
+        fail_once(project)
         assert project.invoke("workflow", "--resume").code == 0
         assert project.invoke("workflow").code == 0
     modes = _modes(project.store)
@@ -73,7 +64,7 @@ def test_shared_permissions_give_0755_and_0644(project: Project) -> None:
     """``checkpoints.permissions: shared``: the spec's 0755/0644 (lock files stay private)."""
     project.write("checkpoints:\n  permissions: shared\n", "invoke.yaml")
     with _umask(0o022):
-        _failed_run(project)
+        fail_once(project)
         assert project.invoke("workflow", "--resume").code == 0
     modes = _modes(project.store)
     for rel, mode in modes.items():
@@ -86,7 +77,7 @@ def test_shared_permissions_give_0755_and_0644(project: Project) -> None:
 
 def test_store_keeps_itself_out_of_git(project: Project) -> None:
     """The store writes its own ``.gitignore`` (``*``) and a README saying what it is."""
-    _failed_run(project)
+    fail_once(project)
     lines = (project.store / ".gitignore").read_text().splitlines()
     assert "*" in lines
     assert "invoke-checkpoints" in (project.store / "README.md").read_text()
@@ -232,7 +223,7 @@ ID_COMMANDS = [
 @pytest.mark.parametrize("run_id", HOSTILE_IDS, ids=lambda s: repr(s)[:40])
 def test_hostile_run_ids_are_refused(project: Project, tmp_path: Path, run_id: str) -> None:
     """Every command taking a run id refuses these with one line; nothing is touched."""
-    _failed_run(project)
+    fail_once(project)
     before = {k: v for k, v in _tree(tmp_path).items() if ".lock" not in k}
     for command in ID_COMMANDS:
         argv = [arg.format(run_id) for arg in command]
@@ -249,7 +240,7 @@ def test_hostile_run_ids_are_refused(project: Project, tmp_path: Path, run_id: s
 def test_symlinked_run_directory_is_invisible(project: Project, tmp_path: Path) -> None:
     """A run-named link to a directory outside the store: resume, status and repair of it
     are refused, clean --all leaves the target alone, a plain resume ignores it."""
-    real = _failed_run(project)
+    real = fail_once(project)
     outside = tmp_path / "outside" / "victim"
     shutil.copytree(real, outside)
     link = project.store / "workflow_20990101_000000"  # sorts after the real run: "latest"
@@ -275,7 +266,7 @@ def test_symlinked_run_directory_is_invisible(project: Project, tmp_path: Path) 
 
 def test_symlinked_state_directory_is_refused(project: Project, tmp_path: Path) -> None:
     """A run whose ``state/`` links elsewhere is never resumed, cleaned or written through."""
-    run = _failed_run(project)
+    run = fail_once(project)
     outside = tmp_path / "outside"
     shutil.move(run / "state", outside)
     (run / "state").symlink_to(outside, target_is_directory=True)
@@ -297,7 +288,7 @@ def test_symlinked_run_file_is_never_read_or_written_through(
 ) -> None:
     """A run file replaced by a link to a copy outside the store: resume refuses; repair
     replaces the link by a regular file; the outside copy never changes."""
-    run = _failed_run(project)
+    run = fail_once(project)
     outside = tmp_path / "outside" / Path(rel).name
     outside.parent.mkdir()
     shutil.move(run / rel, outside)
@@ -319,7 +310,7 @@ def test_symlinked_run_file_is_never_read_or_written_through(
 
 
 def test_clean_removes_a_link_inside_a_run_not_its_target(project: Project, tmp_path: Path) -> None:
-    run = _failed_run(project)
+    run = fail_once(project)
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "precious.txt").write_text("keep me")
@@ -332,7 +323,7 @@ def test_clean_removes_a_link_inside_a_run_not_its_target(project: Project, tmp_
 
 def test_symlinked_lock_file_is_refused(project: Project, tmp_path: Path) -> None:
     """A lock file that is a link: one line, exit 2; its target is not truncated."""
-    _failed_run(project)
+    fail_once(project)
     target = tmp_path / "precious.txt"
     target.write_text("keep me")
     (project.store / "workflow.lock").unlink()
