@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["run_group"]
 
+_POLL_SECONDS = 0.05
+
 
 def run_group(engine: Engine, group: int, specs: list[StepSpec]) -> None:
     """Run one parallel group; returns when every step of it has finished."""
@@ -39,7 +41,11 @@ def run_group(engine: Engine, group: int, specs: list[StepSpec]) -> None:
         ]
         try:
             with engine.guard.step():
-                wait(futures)
+                # Poll: the kernel may deliver SIGINT/SIGTERM to a worker thread, and Python
+                # runs the handler only when the main thread next runs bytecode, which an
+                # untimed wait() would not do until a step finished.
+                while wait(futures, timeout=_POLL_SECONDS).not_done:
+                    pass
         except (KeyboardInterrupt, Terminated) as exc:
             signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
             # Steps not started yet never start; running ones lose their child processes.

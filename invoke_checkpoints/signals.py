@@ -23,6 +23,10 @@ __all__ = ["CheckpointRunner", "SignalGuard", "Terminated", "exit_code_for"]
 # in the main thread, possibly while that thread holds the lock in start() or stop().
 _ACTIVE: set[Local] = set()
 _ACTIVE_LOCK = threading.RLock()
+# The signal stop_children() sent, until the next run starts (SignalGuard). A worker thread can
+# be descheduled between starting its child and registering its runner; such a runner finds
+# this under the same lock and stops its child itself, so no child outlives the stop.
+_STOPPING: list[int] = []
 
 
 def exit_code_for(signum: int) -> int:
@@ -58,6 +62,9 @@ class CheckpointRunner(Local):
         super().start(command, shell, env)
         with _ACTIVE_LOCK:
             _ACTIVE.add(self)
+            stopping = list(_STOPPING)
+        for signum in stopping:
+            _signal_child(self, signum)
 
     def stop(self) -> None:
         with _ACTIVE_LOCK:
@@ -87,10 +94,17 @@ def _signal_child(runner: Local, signum: int) -> None:
 
 
 def stop_children(signum: int) -> None:
+    """Signal every running child, and every child a runner starts from now on in this run."""
     with _ACTIVE_LOCK:
+        _STOPPING[:] = [signum]
         runners = list(_ACTIVE)
     for runner in runners:
         _signal_child(runner, signum)
+
+
+def _reset_stop() -> None:
+    with _ACTIVE_LOCK:
+        _STOPPING.clear()
 
 
 class SignalGuard:
@@ -108,6 +122,7 @@ class SignalGuard:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> SignalGuard:
+        _reset_stop()  # a new run (in-process tests run several in one process)
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._previous[signum] = signal.signal(signum, self._handle)

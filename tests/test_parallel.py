@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -125,6 +127,70 @@ def _wait(path: Path, timeout: float = 30) -> None:
     while not path.exists() or not path.read_text().strip():
         assert time.monotonic() < deadline, f"{path} never appeared"
         time.sleep(0.05)
+
+
+#: Appended to GROUP: with $SLOW_REGISTER, unit's `sleep 30` child runs 2 s before its runner
+#: returns from Invoke's start() and registers: a worker thread descheduled there under load.
+SLOW_REGISTER = """
+    from invoke.runners import Local
+
+    _start = Local.start
+
+    def _late_start(self, command, shell, env):
+        _start(self, command, shell, env)
+        if "unit.pid" in command and os.environ.get("SLOW_REGISTER"):
+            time.sleep(2)
+
+    Local.start = _late_start
+"""
+
+
+def test_a_child_started_after_the_stop_is_stopped_too(project: Project) -> None:
+    """SIGTERM while one step's runner has started its child but not registered it yet."""
+    project.write(GROUP + SLOW_REGISTER)
+    proc = project.popen("workflow", "--parallel", env={"WAIT": "1", "SLOW_REGISTER": "1"})
+    try:
+        for name in ("unit", "integration"):
+            _wait(project.root / f"{name}.pid")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)  # unit's child would otherwise sleep 30 s
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err
+    run = project.only_run()
+    assert project.state(run, 1)["status"] == "interrupted"
+    assert "unit" not in log_lines(project)
+
+
+#: tgkill(2) by machine: sends a signal to one thread of a process.
+_TGKILL = {"x86_64": 234, "aarch64": 131}
+
+
+def test_a_signal_delivered_to_a_worker_thread_stops_the_group(group_project: Project) -> None:
+    """The kernel may hand a process's SIGTERM to any of its threads; the run must still stop
+    at once (Python runs handlers in the main thread, which must not sleep in an untimed wait)."""
+    nr = _TGKILL.get(os.uname().machine)
+    if nr is None or not sys.platform.startswith("linux"):
+        pytest.skip("tgkill is Linux-only here")
+    libc = ctypes.CDLL(None, use_errno=True)
+    proc = group_project.popen("workflow", "--parallel", env={"WAIT": "1"})
+    try:
+        for name in ("unit", "integration"):
+            _wait(group_project.root / f"{name}.pid")
+        tids = sorted(int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid)
+        assert tids, "no worker thread"
+        assert libc.syscall(nr, proc.pid, tids[0], signal.SIGTERM) == 0, ctypes.get_errno()
+        _, err = proc.communicate(timeout=20)  # the children would otherwise sleep 30 s
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err
+    run = group_project.only_run()
+    for step in (1, 2):
+        assert group_project.state(run, step)["status"] == "interrupted"
 
 
 @pytest.mark.parametrize(
