@@ -176,7 +176,7 @@ def _machine(workdir: Path) -> dict[str, Any]:
 
 def _latest_ms(store: Path, reps: int = 31) -> float:
     """In-process cost of finding the latest run in the P3 store (no process noise)."""
-    from invoke_checkpoints.store import Store
+    from invoke_checkpoints.store.runs import Store
 
     found = Store(store)
     samples = []

@@ -1,15 +1,18 @@
-"""Checkpointed, resumable Invoke workflows.
+"""Checkpointed, resumable Invoke workflows: the public API.
 
 ``ns.add_collection(workflow(lint, test, docs))`` gives ``invoke workflow``, ``invoke workflow
---resume`` and ``invoke workflow.status``. Importing this package stays cheap: pydantic and
-filelock load only when a workflow command runs.
+--resume`` and ``invoke workflow.status``. Everything a tasks.py or a plugin needs is importable
+from here; the layers below (``store``, ``run``, ``cli``, ``plugins``) are internal.
+
+Importing this package stays cheap: pluggy, pydantic and filelock load only when a workflow
+command runs (or when a plugin imports ``hookimpl`` / ``StepState``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .collection import workflow
+from .cli.collection import workflow
 from .errors import (
     CheckpointError,
     CorruptCheckpointError,
@@ -20,11 +23,12 @@ from .errors import (
     UnknownRunError,
     UnknownStepError,
 )
-from .steps import Step
+from .run.definition import Step
 
 if TYPE_CHECKING:
-    from .context import RunInfo, StepInfo
-    from .hookspecs import hookimpl, hookspec
+    from .plugins.hookspecs import hookimpl, hookspec
+    from .run.context import RunInfo, StepInfo
+    from .store.models import StepState
 
     __version__: str
 
@@ -38,6 +42,7 @@ __all__ = [
     "RunInfo",
     "Step",
     "StepInfo",
+    "StepState",
     "UnknownRunError",
     "UnknownStepError",
     "__version__",
@@ -50,18 +55,19 @@ __all__ = [
 
 def current_step() -> StepInfo:
     """The step executing right now, from inside a task run by a workflow."""
-    from .context import current_step as _current_step
+    from .run.context import current_step as _current_step
 
     return _current_step()
 
 
-# Loaded on first use: tasks.py is imported for every Invoke command, and pluggy, the
-# dataclasses of context.py and importlib.metadata are not needed to define a workflow.
+# Loaded on first use: tasks.py is imported for every Invoke command, and pluggy, pydantic, the
+# dataclasses of the run context and importlib.metadata are not needed to define a workflow.
 _LAZY = {
-    "hookimpl": "hookspecs",
-    "hookspec": "hookspecs",
-    "RunInfo": "context",
-    "StepInfo": "context",
+    "hookimpl": "plugins.hookspecs",
+    "hookspec": "plugins.hookspecs",
+    "RunInfo": "run.context",
+    "StepInfo": "run.context",
+    "StepState": "store.models",
 }
 
 

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from invoke_checkpoints.history import eta_seconds, eta_table
-from invoke_checkpoints.models import Checkpoint, utcnow
-from invoke_checkpoints.outcomes import metadata
-from invoke_checkpoints.store import Store
+from invoke_checkpoints.run.outcomes import metadata
+from invoke_checkpoints.store.history import eta_seconds, eta_table
+from invoke_checkpoints.store.models import Checkpoint, utcnow
+from invoke_checkpoints.store.runs import Store
 
 from .conftest import THREE_STEPS, Project, log_lines
 
@@ -153,8 +153,8 @@ def test_vars_with_mixed_key_types_are_saved(project: Project) -> None:
 def test_timestamps_keep_four_digit_years() -> None:
     from datetime import datetime, timezone
 
-    from invoke_checkpoints.reading import parse_timestamp
-    from invoke_checkpoints.vocabulary import iso
+    from invoke_checkpoints.store.reading import parse_timestamp
+    from invoke_checkpoints.store.vocabulary import iso
 
     old = datetime(999, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     assert iso(old) == "0999-01-02T03:04:05Z"

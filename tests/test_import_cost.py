@@ -7,7 +7,13 @@ import sys
 
 import pytest
 
-HEAVY = ("pydantic", "filelock", "pluggy", "invoke_checkpoints.models", "invoke_checkpoints.engine")
+HEAVY = (
+    "pydantic",
+    "filelock",
+    "pluggy",
+    "invoke_checkpoints.store.models",
+    "invoke_checkpoints.run.engine",
+)
 
 DEFINE = """
 import sys

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from invoke_checkpoints.history import eta_seconds, expected_durations
-from invoke_checkpoints.store import Store
+from invoke_checkpoints.store.history import eta_seconds, expected_durations
+from invoke_checkpoints.store.runs import Store
 
 from .conftest import THREE_STEPS, Project
 

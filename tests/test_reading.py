@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from invoke_checkpoints.errors import CheckpointError
-from invoke_checkpoints.models import Checkpoint, Marker, StepState, json_schemas
-from invoke_checkpoints.reading import (
+from invoke_checkpoints.store.models import Checkpoint, Marker, StepState, json_schemas
+from invoke_checkpoints.store.reading import (
     CHECKPOINT,
     MARKER,
     STATE,
@@ -329,7 +329,7 @@ def test_every_timestamp_field_is_judged_like_the_models(
 
 def test_real_files_take_the_fast_path(real_files: tuple[bytes, bytes, bytes]) -> None:
     """Files as written are accepted by the tables themselves (no fallback)."""
-    from invoke_checkpoints import reading
+    from invoke_checkpoints.store import reading
 
     checkpoint, state, marker = real_files
     assert reading._CHECKPOINT_OK(json.loads(checkpoint))
@@ -347,7 +347,7 @@ for argv in {commands!r}:
         Program(name="invoke", binary="invoke").run(["invoke", *argv], exit=True)
     except SystemExit as exc:
         assert not exc.code, (argv, exc.code)
-heavy = ("pydantic", "invoke_checkpoints.models")
+heavy = ("pydantic", "invoke_checkpoints.store.models")
 print("LOADED=" + ",".join(m for m in heavy if m in sys.modules))
 """
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from invoke_checkpoints.schemas import render
+from invoke_checkpoints.store.schemas import render
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "schemas"
 

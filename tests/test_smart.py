@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from invoke_checkpoints.fingerprint import HashCache
+from invoke_checkpoints.plugins.fingerprint import HashCache
 
 from .conftest import Project, log_lines
 

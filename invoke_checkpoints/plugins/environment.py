@@ -8,10 +8,10 @@ import shutil
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..hookspecs import hookimpl
+from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from ..context import RunInfo
+    from ..run.context import RunInfo
 
 
 @hookimpl

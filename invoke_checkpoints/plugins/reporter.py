@@ -7,13 +7,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from ..formatting import format_clock, format_duration, paint, use_color
-from ..history import eta_table
-from ..hookspecs import hookimpl
+from ..cli.formatting import format_clock, format_duration, paint, use_color
+from ..store.history import eta_table
+from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from ..context import RunInfo, StepInfo
-    from ..models import StepState
+    from ..run.context import RunInfo, StepInfo
+    from ..store.models import StepState
 
 
 class _Ticker:
@@ -77,8 +77,8 @@ class ConsoleReporter:
         where = f" ({run.workflow_id})" if run.workflow_id else " (checkpoints disabled)"
         self._print(f"workflow {run.name}{where}: {len(run.steps)} steps")
         if run.path is not None:
-            from ..history import expected_durations
-            from ..store import Store
+            from ..store.history import expected_durations
+            from ..store.runs import Store
 
             try:
                 store = Store(run.path.parent)

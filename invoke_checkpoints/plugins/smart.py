@@ -9,14 +9,14 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from ..fingerprint import Fingerprint, FingerprintIndex, HashCache, compute, explain_change
-from ..hookspecs import hookimpl
+from .fingerprint import Fingerprint, FingerprintIndex, HashCache, compute, explain_change
+from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ..context import RunInfo, StepInfo
-    from ..models import StepState
+    from ..run.context import RunInfo, StepInfo
+    from ..store.models import StepState
 
 #: The reason recorded for a smart skip (spec: ``skip_reason``).
 NO_RELEVANT_CHANGES = "no_relevant_changes"

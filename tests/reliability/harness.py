@@ -56,7 +56,7 @@ if str(REPO) not in sys.path:  # run as a script: make invoke_checkpoints and te
     sys.path.insert(0, str(REPO))
 
 from invoke_checkpoints.errors import CheckpointError  # noqa: E402
-from invoke_checkpoints.models import Checkpoint, Marker, StepState  # noqa: E402
+from invoke_checkpoints.store.models import Checkpoint, Marker, StepState  # noqa: E402
 
 STEPS = 20
 STEP_NAMES = [f"s{n:02d}" for n in range(STEPS)]

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 from invoke_checkpoints import hookimpl
 
 if TYPE_CHECKING:
-    from invoke_checkpoints import RunInfo, StepInfo
-    from invoke_checkpoints.models import StepState
+    from invoke_checkpoints import RunInfo, StepInfo, StepState
 
 __all__ = ["LOG_ENV", "LOG_NAME", "log_path"]
 

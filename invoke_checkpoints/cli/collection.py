@@ -1,0 +1,237 @@
+"""The Invoke adapter: ``workflow(...)`` builds a Collection of tasks with their flags.
+
+This runs when tasks.py is imported, for every Invoke command, so it imports nothing heavy:
+the engine, pydantic models and filelock load only when a workflow task actually runs.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from invoke import Collection, Context, Task
+
+from ..run.definition import Step, WorkflowDefinition, build_steps
+from .config import DEFAULTS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+__all__ = ["Step", "workflow"]
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+
+
+#: Options ``workflow(**options)`` accepts; each is saved with the run and restored on resume.
+_OPTIONS = {"parallel": bool, "smart": bool, "max_workers": int}
+
+
+def workflow(
+    # Any: Invoke types a @task-decorated function as a plain Callable; steps are checked at
+    # runtime (a Task, a Step, or a list/tuple of them for a parallel group).
+    *steps: Any,
+    name: str = "workflow",
+    plugins: Iterable[object] = (),
+    help: str | None = None,
+    **options: Any,
+) -> Collection:
+    """Turn Invoke tasks into a checkpointed workflow; returns a Collection to add to ``ns``.
+
+    ``ns.add_collection(workflow(lint, [unit, integration], docs))`` adds ``invoke workflow``
+    (run or resume) and ``workflow.status``, ``.resume``, ``.list``, ``.clean``, ``.plugins``.
+    Steps are numbered from 0 in the order given; a list or tuple is a parallel group; a step's
+    pre/post tasks run inside that step. Options: ``parallel``, ``smart``, ``max_workers``.
+    """
+    for key, value in options.items():
+        kind = _OPTIONS.get(key)
+        if kind is None:
+            known = ", ".join(sorted(_OPTIONS))
+            raise TypeError(f"workflow() got an unknown option {key!r} (options: {known})")
+        bad_int = kind is int and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        )
+        if not isinstance(value, kind) or bad_int:
+            raise TypeError(f"workflow() option {key}={value!r} must be a {kind.__name__}")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"workflow name {name!r} must start with a letter and use letters, digits, - or _"
+        )
+    if not steps:
+        raise ValueError(f"workflow {name!r} needs at least one step")
+    specs, groups = build_steps(name, steps)
+    caller = sys._getframe(1).f_globals.get("__file__")
+    definition = WorkflowDefinition(
+        name=name,
+        steps=specs,
+        origin=Path(caller).resolve().parent if caller else Path.cwd(),
+        options=dict(options),
+        plugins=tuple(plugins),
+        groups=groups,
+    )
+    return _build_collection(definition, help)
+
+
+def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> Collection:
+    name = definition.name
+    listing = ", ".join(definition.step_names)
+    coll = Collection(name)
+
+    def run(
+        c: Context,
+        resume: Any = None,
+        resume_from: str | None = None,
+        dry_run: bool = False,
+        explain: bool = False,
+        quiet: bool = False,
+        smart: bool = False,
+        no_smart: bool = False,
+        parallel: bool = False,
+        max_workers: int = 0,
+    ) -> None:
+        from .commands import run_command
+
+        if smart and no_smart:
+            from invoke.exceptions import Exit
+
+            raise Exit("invoke-checkpoints: --smart and --no-smart contradict each other", 2)
+        run_command(
+            c,
+            definition,
+            resume,
+            resume_from,
+            dry_run=dry_run,
+            explain=explain,
+            quiet=quiet,
+            smart=True if smart else (False if no_smart else None),
+            parallel=True if parallel else None,
+            max_workers=max_workers or None,
+        )
+
+    run.__doc__ = help_text or f"Run workflow '{name}': {listing}. --resume continues a run."
+    coll.add_task(
+        _task(
+            run,
+            "run",
+            default=True,
+            optional=["resume"],
+            help={
+                "resume": "continue the latest unfinished run, or run ID (--resume=ID)",
+                "resume-from": "continue, re-running from step N or NAME on",
+                "dry-run": "print the plan (run / complete / skip, and why); write nothing",
+                "explain": "print why each step runs or is skipped, then run",
+                "quiet": "print only failures and the summary",
+                "smart": "skip steps whose inputs, args and code are unchanged (default)",
+                "no-smart": "run every step, even when nothing changed",
+                "parallel": "run the steps of each parallel group concurrently",
+                "max-workers": "threads per parallel group (default: one per step)",
+            },
+        )
+    )
+
+    def resume(c: Context, run: str | None = None, quiet: bool = False) -> None:
+        from .commands import run_command
+
+        run_command(c, definition, run or True, None, dry_run=False, quiet=quiet)
+
+    resume.__doc__ = f"Continue a run of workflow '{name}' (the latest by default)."
+    coll.add_task(
+        _task(
+            resume,
+            "resume",
+            help={"run": "run id to continue (default: latest)", "quiet": "less output"},
+        )
+    )
+
+    def status(c: Context, run: str | None = None, json: bool = False) -> None:
+        from .commands import status_command
+
+        status_command(c, definition, run, as_json=json)
+
+    status.__doc__ = f"Show where a run of workflow '{name}' stands (the latest by default)."
+    coll.add_task(
+        _task(
+            status,
+            "status",
+            help={"run": "run id (default: latest)", "json": "print one JSON document"},
+        )
+    )
+
+    def plugins(c: Context) -> None:
+        from .commands import plugins_command
+
+        plugins_command(c, definition)
+
+    plugins.__doc__ = f"List the plugins active for workflow '{name}' and where each came from."
+    coll.add_task(_task(plugins, "plugins"))
+
+    def repair(c: Context, run: str | None = None, dry_run: bool = False) -> None:
+        from .commands import repair_command
+
+        repair_command(c, definition, run, dry_run=dry_run)
+
+    repair.__doc__ = f"Rebuild a missing or corrupt checkpoint.json of a run of workflow '{name}'."
+    coll.add_task(
+        _task(
+            repair,
+            "repair",
+            help={"run": "run id (default: latest)", "dry-run": "say what would be rebuilt"},
+        )
+    )
+
+    def list_(c: Context, all: bool = False, json: bool = False) -> None:
+        from .commands import list_command
+
+        list_command(c, definition, show_all=all, as_json=json)
+
+    list_.__doc__ = f"List the most recent runs of workflow '{name}' (20; --all for every run)."
+    coll.add_task(
+        _task(
+            list_,
+            "list",
+            help={"all": "every run, not only the latest 20", "json": "print one JSON document"},
+        )
+    )
+
+    def clean(
+        c: Context,
+        older_than: float = -1.0,
+        keep: int = -1,
+        all: bool = False,
+        dry_run: bool = False,
+    ) -> None:
+        from .commands import clean_command
+
+        clean_command(
+            c,
+            definition,
+            older_than=None if older_than == -1.0 else older_than,
+            keep=None if keep == -1 else keep,
+            everything=all,
+            dry_run=dry_run,
+        )
+
+    clean.__doc__ = (
+        f"Remove old runs of workflow '{name}' (default: older than checkpoints.retention_days)."
+    )
+    coll.add_task(
+        _task(
+            clean,
+            "clean",
+            help={
+                "older-than": "remove runs whose last activity is older than DAYS",
+                "keep": "always keep the newest N runs",
+                "all": "remove every run (except one running now)",
+                "dry-run": "list what would be removed and the space it frees; remove nothing",
+            },
+        )
+    )
+    coll.configure(
+        {"checkpoints": {k: list(v) if isinstance(v, list) else v for k, v in DEFAULTS.items()}}
+    )
+    return coll
+
+
+def _task(body: Callable[..., None], name: str, **kwargs: Any) -> Task[Any]:
+    return Task(body, name=name, auto_shortflags=False, **kwargs)

@@ -1,0 +1,360 @@
+"""What each workflow task does; errors a user can cause leave through ``Exit(message, 2)``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from invoke.exceptions import Exit
+
+from ..errors import USAGE_EXIT_CODE, CheckpointError, CorruptCheckpointError, UnknownRunError
+from .config import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from invoke import Context
+
+    from ..plugins.host import PluginHost
+    from ..run.definition import WorkflowDefinition
+    from ..run.engine import RunOptions
+    from ..store.lock import WorkflowLock
+    from ..store.runs import Store
+
+__all__ = [
+    "clean_command",
+    "list_command",
+    "plugins_command",
+    "repair_command",
+    "run_command",
+    "status_command",
+]
+
+
+@contextlib.contextmanager
+def _user_errors(definition: WorkflowDefinition) -> Iterator[None]:
+    try:
+        yield
+    except CorruptCheckpointError as exc:
+        repair = f"`invoke {definition.name}.repair" + (
+            f" --run={exc.run_id}`" if exc.run_id else "`"
+        )
+        raise Exit(
+            f"invoke-checkpoints: {exc}; nothing was changed: rebuild it with {repair} "
+            f"or start a new run with `invoke {definition.name}`",
+            USAGE_EXIT_CODE,
+        ) from None
+    except CheckpointError as exc:
+        raise Exit(f"invoke-checkpoints: {exc}", USAGE_EXIT_CODE) from None
+    except BrokenPipeError:
+        # `invoke workflow.status | head`: the reader left; say nothing more, like cat does.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise Exit(code=1) from None
+
+
+def _settings_store(c: Context, definition: WorkflowDefinition) -> tuple[Settings, Store]:
+    """Settings and store only: the read-only commands need no plugin host."""
+    from ..store.runs import Store
+
+    settings = Settings.from_config(c.config, definition.origin)
+    return settings, Store(settings.dir, durable=settings.fsync, shared=settings.shared)
+
+
+def _setup(
+    c: Context, definition: WorkflowDefinition, *, quiet: bool = False
+) -> tuple[Settings, Store, PluginHost]:
+    from ..plugins.host import PluginHost
+    from ..plugins.smart import SmartExecution
+
+    settings, store = _settings_store(c, definition)
+    smart = SmartExecution(store.root, settings.root, definition.name, settings.smart_execution)
+    plugins = PluginHost(settings, definition.plugins, quiet=quiet, builtins=[("smart", smart)])
+    return settings, store, plugins
+
+
+def _step_number(definition: WorkflowDefinition, value: str) -> int:
+    from ..run.context import RunInfo
+
+    names = definition.step_names
+    target: int | str = int(value) if value.strip().isdigit() else value.strip()
+    return RunInfo("", definition.name, None, names).step_number(target)
+
+
+def _options(
+    settings: Settings,
+    definition: WorkflowDefinition,
+    flags: dict[str, Any],
+    saved: dict[str, Any] | None,
+) -> RunOptions:
+    """Config < ``workflow(**options)`` < the run's saved options (on resume) < flags."""
+    from ..run.engine import RunOptions
+
+    merged: dict[str, Any] = {
+        "parallel": settings.parallel,
+        "smart": settings.smart_execution,
+        "max_workers": settings.max_workers or None,
+    }
+    merged.update(definition.options)
+    merged.update({k: v for k, v in (saved or {}).items() if k in merged})
+    merged.update({k: v for k, v in flags.items() if v is not None})
+    return RunOptions(
+        parallel=bool(merged["parallel"]),
+        smart=bool(merged["smart"]),
+        max_workers=int(merged["max_workers"]) if merged["max_workers"] else None,
+    )
+
+
+def run_command(
+    c: Context,
+    definition: WorkflowDefinition,
+    resume: Any = None,
+    resume_from: str | None = None,
+    *,
+    dry_run: bool = False,
+    explain: bool = False,
+    quiet: bool = False,
+    smart: bool | None = None,
+    parallel: bool | None = None,
+    max_workers: int | None = None,
+) -> None:
+    """``invoke <workflow>``: a new run, ``--resume[=ID]``, ``--resume-from``, ``--dry-run``."""
+    if max_workers is not None and max_workers < 1:
+        raise Exit(f"invoke-checkpoints: --max-workers must be >= 1, got {max_workers}", 2)
+    flags = {"smart": smart, "parallel": parallel, "max_workers": max_workers}
+    with _user_errors(definition):
+        settings, store, plugins = _setup(c, definition, quiet=quiet)
+        # `--resume=` gives "": refused like any malformed id, never a silent new run.
+        run_id = resume if isinstance(resume, str) else None
+        if run_id is not None:
+            store.check_run_id(definition.name, run_id)
+        rerun_from = _step_number(definition, resume_from) if resume_from else None
+        wants_resume = bool(resume) or rerun_from is not None
+        if dry_run or explain:
+            from ..run.plan import Plan
+
+            plan = Plan(definition, store, plugins, settings)
+            saved = plan.load(wants_resume, run_id, rerun_from)
+            options = _options(settings, definition, flags, saved)
+            _configure_smart(plugins, options)
+            plan.show(options, dry_run=dry_run)
+            if dry_run or plan.nothing_to_do:
+                return
+        if not settings.enabled:
+            from ..run.engine import Engine
+
+            options = _options(settings, definition, flags, None)
+            Engine(c, definition, plugins, None, options, project=settings.root).plain_run()
+            return
+        lock = store.lock(definition.name)
+        lock.acquire()
+        try:
+            _run_locked(
+                c,
+                definition,
+                settings,
+                store,
+                plugins,
+                lock,
+                flags,
+                wants_resume,
+                run_id,
+                rerun_from,
+            )
+        finally:
+            lock.release()
+
+
+def _run_locked(
+    c: Context,
+    definition: WorkflowDefinition,
+    settings: Settings,
+    store: Store,
+    plugins: PluginHost,
+    lock: WorkflowLock,
+    flags: dict[str, Any],
+    wants_resume: bool,
+    run_id: str | None,
+    rerun_from: int | None,
+) -> None:
+    """Start or resume a run while holding the workflow's lock."""
+    from ..run.engine import Engine
+    from ..store.recovery import check_compatible, load_run
+
+    def engine(saved: dict[str, Any] | None) -> Engine:
+        options = _options(settings, definition, flags, saved)
+        _configure_smart(plugins, options)
+        return Engine(c, definition, plugins, store, options, lock, project=settings.root)
+
+    run_dir = None
+    if wants_resume:
+        try:
+            run_dir = load_run(store, definition, run_id)
+        except UnknownRunError:
+            if run_id is not None or rerun_from is not None:
+                raise  # `--resume` alone with no run yet starts one
+    if run_dir is None:
+        _retention(settings, store, definition, keep_run=None)
+        engine(None).new_run()
+        return
+    cp = run_dir.read_checkpoint()
+    check_compatible(cp, definition, run_dir)
+    lock.record(run_dir.run_id)
+    if rerun_from is None and cp.status.value == "completed":
+        print(
+            f"run {run_dir.run_id} already completed; nothing to resume "
+            f"(start a new run with `invoke {definition.name}`)"
+        )
+        return
+    _retention(settings, store, definition, keep_run=run_dir.run_id)
+    engine(dict(cp.options)).resume(run_dir, cp, rerun_from)
+
+
+def _configure_smart(plugins: PluginHost, options: RunOptions) -> None:
+    """The built-in ``smart`` plugin follows the run's options (unless it is blocked)."""
+    from ..plugins.smart import SmartExecution
+
+    smart = plugins.pm.get_plugin("smart")
+    if isinstance(smart, SmartExecution):
+        smart.enabled = options.smart
+
+
+def status_command(
+    c: Context, definition: WorkflowDefinition, run_id: str | None, *, as_json: bool
+) -> None:
+    """``invoke <workflow>.status``: where a run stands."""
+    from ..store.status import render_status, run_status
+
+    with _user_errors(definition):
+        _, store = _settings_store(c, definition)
+        if run_id is None:
+            run_id = store.latest(definition.name)
+        if run_id is None:
+            doc: dict[str, Any] = {"workflow": definition.name, "run_id": None, "status": "none"}
+            if as_json:
+                print(json.dumps(doc, indent=2))
+            else:
+                print(f"no runs of workflow {definition.name!r} yet (store: {store.root})")
+            return
+        from ..store.recovery import load_run
+
+        doc = run_status(store, definition, load_run(store, definition, run_id))
+        print(json.dumps(doc, indent=2) if as_json else render_status(doc))
+
+
+def plugins_command(c: Context, definition: WorkflowDefinition) -> None:
+    """``invoke <workflow>.plugins``: active plugins and where each came from."""
+    with _user_errors(definition):
+        _, _, plugins = _setup(c, definition)
+        rows = plugins.describe()
+        width = max(len(name) for name, _ in rows)
+        for name, origin in rows:
+            print(f"{name:<{width}}  {origin}")
+        for name in plugins.blocked():
+            print(f"{name:<{width}}  (disabled by checkpoints.disable_plugins)")
+        sys.stdout.flush()
+
+
+def _retention(
+    settings: Settings, store: Store, definition: WorkflowDefinition, keep_run: str | None
+) -> None:
+    """``checkpoints.auto_clean``: apply the retention policy as a run starts (lock held)."""
+    if not settings.auto_clean:
+        return
+    from ..store.maintenance import auto_clean
+
+    removed = auto_clean(store, definition.name, settings.retention_days, keep_run)
+    if removed:
+        print(
+            f"removed {len(removed)} run(s) older than {settings.retention_days} days "
+            "(checkpoints.retention_days)"
+        )
+
+
+def list_command(
+    c: Context, definition: WorkflowDefinition, *, show_all: bool, as_json: bool
+) -> None:
+    """``invoke <workflow>.list``: the most recent runs, newest first."""
+    from ..store.maintenance import list_document, list_runs, render_list
+    from .formatting import use_color
+
+    with _user_errors(definition):
+        _, store = _settings_store(c, definition)
+        rows = list_runs(store, definition.name, limit=None if show_all else 20)
+        if as_json:
+            print(json.dumps(list_document(definition.name, store, rows), indent=2))
+        elif not rows:
+            print(f"no runs of workflow {definition.name!r} yet (store: {store.root})")
+        else:
+            print(render_list(rows, color=use_color(sys.stdout)))
+
+
+def clean_command(
+    c: Context,
+    definition: WorkflowDefinition,
+    *,
+    older_than: float | None,
+    keep: int | None,
+    everything: bool,
+    dry_run: bool,
+) -> None:
+    """``invoke <workflow>.clean``: remove old runs; never the active one."""
+    from ..store.maintenance import clean_runs, plan_clean
+    from .formatting import human_size
+
+    with _user_errors(definition):
+        settings, store = _settings_store(c, definition)
+        if older_than is not None and older_than < 0:
+            raise CheckpointError(f"--older-than must be >= 0 days, got {older_than}")
+        if keep is not None and keep < 0:
+            raise CheckpointError(f"--keep must be >= 0, got {keep}")
+        if not everything and older_than is None and keep is None:
+            if settings.retention_days <= 0:
+                print("checkpoints.retention_days is 0 (keep forever): nothing to clean")
+                return
+            older_than = float(settings.retention_days)
+        plan = plan_clean(
+            store, definition.name, older_than=older_than, keep=keep, everything=everything
+        )
+        if plan.kept_active:
+            print(f"keeping {plan.kept_active}: it is running now")
+        if dry_run:
+            for run_id in plan.remove:
+                print(f"would remove {run_id}")
+            print(f"would remove {len(plan.remove)} run(s), freeing {human_size(plan.freed_bytes)}")
+            return
+        removed = clean_runs(store, definition.name, plan, strict=True)
+        for run_id in removed:
+            print(f"removed {run_id}")
+        print(f"removed {len(removed)} run(s), freed {human_size(plan.freed_bytes)}")
+
+
+def repair_command(
+    c: Context, definition: WorkflowDefinition, run_id: str | None, *, dry_run: bool
+) -> None:
+    """``invoke <workflow>.repair``: rebuild checkpoint.json from markers and state files."""
+    from ..store.recovery import load_run
+    from ..store.repair import plan_repair, repair
+
+    with _user_errors(definition):
+        _, store = _settings_store(c, definition)
+        run_dir = load_run(store, definition, run_id)
+        active = store.active_run(definition.name)
+        if active == run_dir.run_id:
+            raise CheckpointError(f"run {active} is running now; repair it once it stops")
+        plan = plan_repair(run_dir, definition)
+        if plan.problem is None:
+            print(f"run {run_dir.run_id}: checkpoint.json is valid, nothing to repair")
+            return
+        print(f"run {run_dir.run_id}: {plan.problem}")
+        for note in plan.notes:
+            print(f"  {note}")
+        if dry_run:
+            print("dry run: nothing was changed")
+            return
+        kept = repair(plan)
+        where = f"; the damaged file is kept as {kept}" if kept else ""
+        print(f"rebuilt {run_dir.checkpoint_path}{where}")

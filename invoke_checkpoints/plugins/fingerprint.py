@@ -1,0 +1,157 @@
+"""Fingerprints for smart execution: input files, args and the task's code, hashed.
+
+A step with ``inputs`` is skipped when its fingerprint equals the one recorded at its last
+successful completion in any earlier run of the workflow. File contents are hashed once per
+(path, size, mtime): the cache lives in the store beside the fingerprint index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import marshal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..store.atomic import atomic_write
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from invoke import Task
+
+__all__ = ["Fingerprint", "FingerprintIndex", "HashCache", "compute", "explain_change"]
+
+_CHUNK = 1 << 20
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}  # a missing or damaged cache only costs a re-hash / a re-run
+    return data if isinstance(data, dict) else {}
+
+
+class HashCache:
+    """Content hashes keyed by path, trusted while (size, mtime_ns) are unchanged."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._entries = _load_json(path)
+        self._dirty = False
+        #: How many files were actually read and hashed (the rest came from the cache).
+        self.hashed = 0
+
+    def digest(self, file: Path, key: str) -> str:
+        st = file.stat()
+        entry = self._entries.get(key)
+        if isinstance(entry, list) and entry[:2] == [st.st_size, st.st_mtime_ns]:
+            return str(entry[2])
+        h = hashlib.sha256()
+        with file.open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                h.update(chunk)
+        self.hashed += 1
+        self._entries[key] = [st.st_size, st.st_mtime_ns, h.hexdigest()]
+        self._dirty = True
+        return h.hexdigest()
+
+    def save(self) -> None:
+        if self._dirty:
+            atomic_write(
+                self.path, json.dumps(self._entries, sort_keys=True).encode(), durable=False
+            )
+            self._dirty = False
+
+
+def expand(root: Path, patterns: tuple[str, ...]) -> list[str]:
+    """Files matched by ``patterns`` (globs relative to ``root``, ``**`` allowed), sorted."""
+    found: set[str] = set()
+    for pattern in patterns:
+        for path in root.glob(pattern):
+            if path.is_file():
+                found.add(path.relative_to(root).as_posix())
+    return sorted(found)
+
+
+def code_hash(task: Task[Any]) -> str:
+    """Hash of the task body's source (its bytecode when the source is not available)."""
+    body = task.body
+    try:
+        return _sha256(inspect.getsource(body).encode())
+    except (OSError, TypeError):
+        code = getattr(body, "__code__", None)
+        return _sha256(marshal.dumps(code) if code is not None else repr(body).encode())
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a step's result depends on."""
+
+    files: dict[str, str]
+    args: str
+    code: str
+    digest: str = field(default="")
+
+    @classmethod
+    def of(cls, files: dict[str, str], args: str, code: str) -> Fingerprint:
+        blob = json.dumps({"files": files, "args": args, "code": code}, sort_keys=True)
+        return cls(files, args, code, _sha256(blob.encode()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"digest": self.digest, "files": self.files, "args": self.args, "code": self.code}
+
+
+def compute(
+    root: Path, patterns: tuple[str, ...], args: dict[str, Any], task: Task[Any], cache: HashCache
+) -> Fingerprint:
+    files = {rel: cache.digest(root / rel, rel) for rel in expand(root, patterns)}
+    args_hash = _sha256(json.dumps(args, sort_keys=True, default=repr).encode())
+    return Fingerprint.of(files, args_hash, code_hash(task))
+
+
+def explain_change(old: dict[str, Any] | None, new: Fingerprint) -> str | None:
+    """Why ``new`` differs from the recorded ``old``; ``None`` when they are equal."""
+    if not old:
+        return "never run: no earlier successful completion recorded"
+    if old.get("digest") == new.digest:
+        return None
+    reasons = []
+    recorded = old.get("files")
+    old_files: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
+    changed = [p for p in new.files if p in old_files and old_files[p] != new.files[p]]
+    added = [p for p in new.files if p not in old_files]
+    removed = [p for p in old_files if p not in new.files]
+    for label, paths in (("changed", changed), ("added", added), ("removed", removed)):
+        if paths:
+            shown = ", ".join(paths[:5]) + (f" (+{len(paths) - 5} more)" if len(paths) > 5 else "")
+            reasons.append(f"input files {label}: {shown}")
+    if old.get("args") != new.args:
+        reasons.append("args changed")
+    if old.get("code") != new.code:
+        reasons.append("code changed")
+    return "; ".join(reasons) or "fingerprint changed"
+
+
+class FingerprintIndex:
+    """Per workflow: the fingerprint of each step's last successful completion."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries = _load_json(path)
+
+    def get(self, step_name: str) -> dict[str, Any] | None:
+        entry = self.entries.get(step_name)
+        return entry if isinstance(entry, dict) else None
+
+    def record(self, step_name: str, fingerprint: Fingerprint, run_id: str) -> None:
+        self.entries[step_name] = {**fingerprint.to_dict(), "run_id": run_id}
+        data = json.dumps(self.entries, indent=1, sort_keys=True).encode()
+        # Not the commit point of anything: losing it only means one needless re-run.
+        atomic_write(self.path, data, durable=False)

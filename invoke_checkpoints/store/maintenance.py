@@ -1,0 +1,204 @@
+"""Listing and cleaning runs: ``<workflow>.list``, ``<workflow>.clean`` and automatic retention."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..cli.formatting import format_duration, human_size, paint
+from ..errors import CheckpointError
+from .reading import parse_timestamp
+from .runs import run_started
+from .status import effective_status
+from .vocabulary import iso
+
+if TYPE_CHECKING:
+    from .runs import Store
+
+__all__ = ["RunSummary", "auto_clean", "clean_runs", "render_list", "summarize"]
+
+_DAY = 86_400.0
+
+
+@dataclass
+class RunSummary:
+    """One line of ``<workflow>.list`` (and its JSON object)."""
+
+    run_id: str
+    status: str
+    started_at: str | None
+    finished_at: str | None
+    duration_seconds: float | None
+    completed: int
+    total: int | None
+    size_bytes: int
+    #: Why a run is listed as ``corrupt``.
+    reason: str | None = None
+
+
+def summarize(store: Store, workflow: str, run_id: str, active: str | None) -> RunSummary:
+    """A run's summary; a corrupt run is reported as ``corrupt`` with the reason, never raised."""
+    size, done = 0, set()
+    try:
+        run_dir = store.run(workflow, run_id)
+        size, done = run_dir.size_bytes(), run_dir.marker_steps()
+        cp = run_dir.checkpoint_doc()
+    except CheckpointError as exc:
+        started = iso(run_started(run_id))
+        return RunSummary(run_id, "corrupt", started, None, None, len(done), None, size, str(exc))
+    status = effective_status(cp["status"], run_id, active)
+    started_at = parse_timestamp(cp["started_at"])
+    end = cp["finished_at"] or (cp["last_checkpoint"] if status != "running" else None)
+    duration = (
+        (parse_timestamp(end) - started_at).total_seconds()
+        if end
+        else time.time() - started_at.timestamp()
+    )
+    return RunSummary(
+        run_id,
+        status,
+        cp["started_at"],
+        cp["finished_at"],
+        round(duration, 3),
+        len(done),
+        cp["total_steps"],
+        size,
+    )
+
+
+def list_runs(store: Store, workflow: str, *, limit: int | None) -> list[RunSummary]:
+    """The most recent ``limit`` runs (all with ``None``), newest first."""
+    ids = store.newest(workflow, limit) if limit is not None else store.run_ids(workflow)[::-1]
+    active = store.active_run(workflow) if ids else None
+    return [summarize(store, workflow, run_id, active) for run_id in ids]
+
+
+def render_list(rows: list[RunSummary], *, color: bool) -> str:
+    """Aligned table of runs."""
+    header = ("RUN", "STATUS", "STARTED", "DURATION", "STEPS", "SIZE")
+    table = [header]
+    for r in rows:
+        steps = f"{r.completed}/{r.total if r.total is not None else '?'}"
+        table.append(
+            (
+                r.run_id,
+                r.status,
+                r.started_at or "-",
+                format_duration(r.duration_seconds),
+                steps,
+                human_size(r.size_bytes),
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate(table):
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        if n and color:
+            cells[1] = paint(cells[1], row[1])
+        lines.append("  ".join(cells).rstrip())
+    for r in rows:
+        if r.reason:
+            lines.append(f"{r.run_id}: corrupt: {r.reason}")
+    return "\n".join(lines)
+
+
+@dataclass
+class CleanPlan:
+    """What ``clean`` removes, and what it keeps on purpose."""
+
+    remove: list[str]
+    kept_active: str | None
+    freed_bytes: int
+
+
+def _age_days(store: Store, run_id: str, now: float) -> float:
+    # Last activity counts, so a week-old run resumed yesterday is not "old".
+    try:
+        mtime = (store.root / run_id / "checkpoint.json").stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    last = max(mtime, run_started(run_id).timestamp())
+    return (now - last) / _DAY
+
+
+def plan_clean(
+    store: Store,
+    workflow: str,
+    *,
+    older_than: float | None,
+    keep: int | None,
+    everything: bool,
+    exclude: tuple[str, ...] = (),
+) -> CleanPlan:
+    """Choose runs to remove: ``everything``; or those beyond the newest ``keep`` that are older
+    than ``older_than`` days (either limit may be ``None``). Never the active run or ``exclude``.
+    """
+    ids = store.run_ids(workflow)
+    active = store.active_run(workflow) if ids else None
+    protected = set(exclude) | ({active} if active else set())
+    newest = set(ids[-keep:]) if keep else set()
+    now = time.time()
+    remove = []
+    for run_id in ids:
+        if run_id in protected or run_id in newest:
+            continue
+        if everything or older_than is None or _age_days(store, run_id, now) > older_than:
+            remove.append(run_id)
+    freed = sum(_size(store, workflow, r) for r in remove)
+    return CleanPlan(remove, active, freed)
+
+
+def _size(store: Store, workflow: str, run_id: str) -> int:
+    try:
+        return store.run(workflow, run_id).size_bytes()
+    except CheckpointError:
+        return 0  # a damaged run: clean_runs refuses it (or auto-clean keeps it)
+
+
+def clean_runs(store: Store, workflow: str, plan: CleanPlan, *, strict: bool) -> list[str]:
+    """Delete the planned runs; ``strict``: a corrupt one among them aborts before any delete."""
+    healthy = []
+    for run_id in plan.remove:
+        try:
+            store.run(workflow, run_id).checkpoint_doc()
+        except CheckpointError as exc:  # corrupt, or written by a newer format: keep it
+            if strict:
+                raise CheckpointError(
+                    f"{exc}; nothing was removed: repair or move the run away, then clean again",
+                    run_id=run_id,
+                    path=exc.path,
+                ) from None
+            continue
+        healthy.append(run_id)
+    for run_id in healthy:
+        path = store.root / run_id
+        if path.is_symlink():  # never follow a link out of the store
+            continue
+        # Rename first: a half-deleted directory never looks like a run again.
+        doomed = store.root / f".deleting-{run_id}-{os.getpid()}"
+        os.replace(path, doomed)
+        shutil.rmtree(doomed)
+    return healthy
+
+
+def auto_clean(store: Store, workflow: str, retention_days: int, keep_run: str | None) -> list[str]:
+    """Retention at the start of a run: runs older than ``retention_days``; 0 keeps everything."""
+    if retention_days <= 0:
+        return []
+    plan = plan_clean(
+        store,
+        workflow,
+        older_than=float(retention_days),
+        keep=None,
+        everything=False,
+        exclude=(keep_run,) if keep_run else (),
+    )
+    return clean_runs(store, workflow, plan, strict=False)
+
+
+def list_document(workflow: str, store: Store, rows: list[RunSummary]) -> dict[str, Any]:
+    """The ``--json`` document of ``<workflow>.list``."""
+    return {"workflow": workflow, "store": str(store.root), "runs": [asdict(r) for r in rows]}

@@ -1,0 +1,288 @@
+"""The on-disk format: pydantic v2 models for checkpoint.json, step markers and step state.
+
+Field names follow the user's specification (``shared/spec/checkpoints-readme.md``). This module
+imports pydantic, so it is only imported once a workflow command actually runs.
+"""
+
+from __future__ import annotations
+
+import shlex
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    PrivateAttr,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic_core import to_json
+
+from ..errors import CorruptCheckpointError
+from .vocabulary import (
+    FORMAT_VERSION,
+    RunStatus,
+    StepStatus,
+    check_version,
+    iso,
+    load_object,
+    utcnow,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "ExecutionMode",
+    "GroupState",
+    "Marker",
+    "Metadata",
+    "ParallelExecution",
+    "RunStatus",
+    "SmartExecution",
+    "StepState",
+    "StepStatus",
+    "utcnow",
+]
+
+_M = TypeVar("_M", bound=BaseModel)
+#: checkpoint.json is indented up to this many steps, compact beyond.
+_PRETTY_LIMIT = 100
+
+#: A UTC timestamp, written like the spec's ``2025-12-18T12:15:30Z``.
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(iso, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class _Model(BaseModel):
+    # Unknown keys written by plugins or newer minor versions are kept, not dropped.
+    model_config = ConfigDict(extra="allow")
+
+
+class ExecutionMode(_Model):
+    """How the run executes (spec: ``execution_mode``)."""
+
+    auto: bool = True
+    smart_execution: bool = False
+    parallel: bool = False
+    dry_run: bool = False
+
+
+class SmartExecution(_Model):
+    """Steps skipped instead of run (spec: ``smart_execution``)."""
+
+    enabled: bool = False
+    skipped_steps: list[int] = Field(default_factory=list)
+    #: Reason of the most recent skip, as in the spec.
+    skip_reason: str | None = None
+    #: Reason per skipped step (keys are step numbers as strings).
+    reasons: dict[str, str] = Field(default_factory=dict)
+
+
+class GroupState(_Model):
+    """One parallel group (spec: ``parallel_execution.groups[]``)."""
+
+    steps: list[int]
+    status: Literal["pending", "running", "completed", "failed", "interrupted"] = "pending"
+
+
+class ParallelExecution(_Model):
+    """Parallel groups of the run and where each stands (spec: ``parallel_execution``)."""
+
+    enabled: bool = False
+    max_workers: int | None = None
+    groups: list[GroupState] = Field(default_factory=list)
+
+
+class Metadata(_Model):
+    """Who ran it, where (spec: ``metadata``)."""
+
+    user: str
+    hostname: str
+    pid: int
+
+
+class Checkpoint(_Model):
+    """The master state of one run: ``<run>/checkpoint.json``."""
+
+    version: str = FORMAT_VERSION
+    workflow_id: str
+    workflow: str
+    project_path: str
+    started_at: Timestamp
+    last_checkpoint: Timestamp
+    status: RunStatus = RunStatus.RUNNING
+    completed_steps: list[int] = Field(default_factory=list)
+    current_step: int | None = 0
+    total_steps: int
+    steps: list[str]
+    execution_mode: ExecutionMode = Field(default_factory=ExecutionMode)
+    smart_execution: SmartExecution = Field(default_factory=SmartExecution)
+    parallel_execution: ParallelExecution = Field(default_factory=ParallelExecution)
+    environment: dict[str, JsonValue] = Field(default_factory=dict)
+    metadata: Metadata
+    #: Workflow options of the run, restored on resume.
+    options: dict[str, JsonValue] = Field(default_factory=dict)
+    #: Duration of each completed step by name (read by the ETA of later runs).
+    durations: dict[str, float] = Field(default_factory=dict)
+    #: ``current_step().run.vars``: JSON values shared by all steps, resume included.
+    vars: dict[str, JsonValue] = Field(default_factory=dict)
+    #: Warnings about the run itself (e.g. a plugin hook that raised).
+    warnings: list[str] = Field(default_factory=list)
+    finished_at: Timestamp | None = None
+    _encoded: dict[str, _Appended] = PrivateAttr(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        """Rewritten after every step: pretty for people up to 100 steps; compact beyond, with
+        the fields that grow with the run (or never change) encoded incrementally, so that the
+        rewrite costs about as much at step 5,000 as at step 10."""
+        if self.total_steps <= _PRETTY_LIMIT:
+            return _dump(self)
+        head = self.model_dump_json(exclude=set(_GROWING)).encode()
+        parts = [head[:-1]]
+        for name in _GROWING:
+            value = getattr(self, name)
+            encoded = self._encoded.setdefault(name, _Appended())
+            parts.append(b',"' + name.encode() + b'":' + encoded.encode(value))
+        return b"".join(parts) + b"}\n"
+
+    @classmethod
+    def from_json(cls, data: bytes, *, source: str) -> Checkpoint:
+        raw = load_object(data, source)
+        check_version(raw, source)
+        return _validate(cls, raw, source)
+
+
+class StepState(_Model):
+    """State of one step that started: ``<run>/state/step_NN_state.json``."""
+
+    step: int
+    name: str
+    status: StepStatus
+    #: The step's args (``Step(args=...)``); secret-looking names are recorded as ``***``.
+    args: dict[str, JsonValue] = Field(default_factory=dict)
+    started_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
+    duration_seconds: float | None = None
+    exit_code: int | None = None
+    outputs: dict[str, JsonValue] = Field(default_factory=dict)
+    errors: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    #: Why a step was skipped (``already_complete``, ``no_relevant_changes``, a plugin's reason).
+    reason: str | None = None
+    #: How many times the step has started in this run (resumes included).
+    attempts: int = 1
+
+    def to_json(self) -> bytes:
+        return _dump(self)
+
+    @classmethod
+    def from_json(cls, data: bytes, *, source: str) -> StepState:
+        return _validate(cls, load_object(data, source), source)
+
+
+class Marker(BaseModel):
+    """A completion marker ``step_NN.complete``: KEY=VALUE lines a POSIX shell can ``source``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    STEP: int
+    NAME: str
+    COMPLETED_AT: Timestamp
+    DURATION_SECONDS: float
+    #: Always 0: a marker is written only for a step that succeeded.
+    EXIT_CODE: int = Field(default=0, ge=0, le=0)
+
+    def to_text(self) -> bytes:
+        values = {
+            "STEP": str(self.STEP),
+            "NAME": self.NAME,
+            "COMPLETED_AT": iso(self.COMPLETED_AT),
+            "DURATION_SECONDS": f"{self.DURATION_SECONDS:.3f}",
+            "EXIT_CODE": str(self.EXIT_CODE),
+        }
+        return "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items()).encode()
+
+    @classmethod
+    def from_text(cls, data: bytes, *, source: str) -> Marker:
+        fields: dict[str, str] = {}
+        try:
+            for line in data.decode("utf-8").splitlines():
+                if not line.strip() or line.lstrip().startswith("#"):
+                    continue
+                key, sep, value = line.partition("=")
+                if not sep:
+                    raise ValueError(f"line {line[:40]!r} is not KEY=VALUE")
+                parts = shlex.split(value)
+                fields[key.strip()] = parts[0] if parts else ""
+        except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+            raise CorruptCheckpointError(f"{source}: not a valid marker ({exc})") from None
+        return _validate(cls, fields, source)
+
+
+#: Checkpoint fields that only grow at their end (or never change) while a run executes.
+_GROWING = ("steps", "completed_steps", "durations")
+
+
+class _Appended:
+    """The JSON of a list (or dict) that usually only grows at its end between two calls:
+    only the new items are encoded; any other change encodes it again from scratch."""
+
+    __slots__ = ("_body", "_keys", "_values")
+
+    def __init__(self) -> None:
+        self._keys: list[Any] = []
+        self._values: list[Any] = []
+        self._body = b""
+
+    def encode(self, value: list[Any] | dict[str, Any]) -> bytes:
+        is_dict = isinstance(value, dict)
+        # Keys and values as two lists: cheaper to build and compare than item tuples.
+        keys = list(value) if is_dict else []
+        values = list(value.values()) if is_dict else list(value)  # type: ignore[union-attr]
+        known = len(self._values)
+        if (
+            len(values) < known
+            or values[:known] != self._values
+            or keys[:known] != self._keys[:known]
+        ):
+            known, self._keys, self._values, self._body = 0, [], [], b""
+        if len(values) > known:
+            new: Any = values[known:]
+            if is_dict:
+                new = dict(zip(keys[known:], new, strict=True))
+            # pydantic's own encoder, so the bytes match model_dump_json's for these types.
+            tail = to_json(new)[1:-1]
+            self._body = self._body + b"," + tail if self._body else tail
+            self._keys, self._values = keys, values
+        return (b"{" + self._body + b"}") if is_dict else (b"[" + self._body + b"]")
+
+
+def _dump(model: BaseModel) -> bytes:
+    return model.model_dump_json(indent=2).encode() + b"\n"
+
+
+def _validate(cls: type[_M], raw: dict[str, Any], source: str) -> _M:
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "document"
+        raise CorruptCheckpointError(
+            f"{source}: invalid field '{where}' ({first['msg']})"
+        ) from None
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema of each on-disk file, keyed by the file name they are written to in docs/."""
+    return {
+        "checkpoint.schema.json": Checkpoint.model_json_schema(mode="serialization"),
+        "step_state.schema.json": StepState.model_json_schema(mode="serialization"),
+        "marker.schema.json": Marker.model_json_schema(mode="serialization"),
+    }

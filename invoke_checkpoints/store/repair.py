@@ -1,0 +1,233 @@
+"""``<workflow>.repair``: rebuild a damaged run from the files that are still sound.
+
+A missing or corrupt checkpoint.json is rebuilt from the markers and state files. A corrupt
+state file is moved aside. A corrupt marker is rewritten from its step's state file when that
+says the step completed; otherwise it is moved aside and the step runs again. Every damaged
+file is kept beside the original as ``<name>.corrupt-<timestamp>``; new files are written
+atomically, checkpoint.json first, so a repair that is itself killed can simply be run again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..errors import CheckpointError, CorruptCheckpointError
+from ..run.outcomes import metadata
+from .atomic import atomic_write
+from .models import Checkpoint, Marker, RunStatus, StepState, StepStatus, utcnow
+from .runs import marker_name, run_started, state_name
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..run.definition import WorkflowDefinition
+    from .runs import RunDir
+
+__all__ = ["FileFix", "RepairPlan", "plan_repair", "repair"]
+
+
+@dataclass
+class FileFix:
+    """A damaged marker or state file: kept aside, and replaced by ``data`` unless ``None``."""
+
+    path: Path
+    data: bytes | None
+    #: What is wrong with it.
+    why: str
+
+
+@dataclass
+class RepairPlan:
+    """What repair would do to one run."""
+
+    run_dir: RunDir
+    #: Why the run needs repairing; ``None`` when every file is sound.
+    problem: str | None
+    rebuilt: Checkpoint | None
+    notes: list[str]
+    fixes: list[FileFix] = field(default_factory=list)
+    #: checkpoint.json itself is missing or corrupt (it is kept aside before the rewrite).
+    checkpoint_damaged: bool = False
+
+
+def plan_repair(run_dir: RunDir, definition: WorkflowDefinition) -> RepairPlan:
+    """Decide what the run needs and build the new files in memory; nothing is written."""
+    cp: Checkpoint | None
+    try:
+        cp = run_dir.read_checkpoint(check_files=False)
+        problem = None
+    except CorruptCheckpointError as exc:  # a newer format version is not damage: it propagates
+        cp, problem = None, str(exc)
+    steps = list(cp.steps) if cp is not None else list(definition.step_names)
+    notes: list[str] = []
+    fixes: list[FileFix] = []
+    states = _sound_states(run_dir, steps, notes, fixes)
+    done = _sound_markers(run_dir, steps, states, notes, fixes, trust_names=cp is not None)
+    if cp is not None and not fixes:
+        return RepairPlan(run_dir, None, None, [])
+    problem = problem or fixes[0].why
+    current = next((n for n in range(len(steps)) if n not in done), None)
+    if cp is None:
+        rebuilt = _rebuild(run_dir, definition, steps, done, states, problem)
+    else:
+        rebuilt = cp.model_copy(deep=True)
+        rebuilt.completed_steps = sorted(done)
+        rebuilt.current_step = current
+        if rebuilt.status is RunStatus.COMPLETED and current is not None:
+            rebuilt.status = RunStatus.INTERRUPTED
+        rebuilt.warnings.append(f"repaired at {utcnow():%Y-%m-%dT%H:%M:%SZ}: {problem}")
+    notes.append(
+        f"{len(done)}/{len(steps)} steps complete (from markers), status "
+        f"{rebuilt.status.value}, next step {current if current is not None else '-'}"
+    )
+    return RepairPlan(run_dir, problem, rebuilt, notes, fixes, checkpoint_damaged=cp is None)
+
+
+def _sound_states(
+    run_dir: RunDir, steps: list[str], notes: list[str], fixes: list[FileFix]
+) -> dict[int, StepState]:
+    states: dict[int, StepState] = {}
+    for number in sorted(run_dir.state_steps()):
+        path = run_dir.state_dir / state_name(number)
+        try:
+            state = run_dir.read_state(number)
+        except CorruptCheckpointError as exc:
+            why = str(exc)
+        else:
+            if state is None or (number < len(steps) and state.name == steps[number]):
+                if state is not None:
+                    states[number] = state
+                continue
+            why = f"{path}: records step {number} as {state.name!r}, not a step of this run"
+        fixes.append(FileFix(path, None, why))
+        notes.append(f"{why}; fix: keep it aside as {path.name}.corrupt-<timestamp>")
+    return states
+
+
+def _sound_markers(
+    run_dir: RunDir,
+    steps: list[str],
+    states: dict[int, StepState],
+    notes: list[str],
+    fixes: list[FileFix],
+    *,
+    trust_names: bool,
+) -> set[int]:
+    done: set[int] = set()
+    for number in sorted(run_dir.marker_steps()):
+        path = run_dir.path / marker_name(number)
+        expected = steps[number] if number < len(steps) else None
+        try:
+            marked = run_dir.read_marker(number)
+        except CorruptCheckpointError as exc:
+            why = str(exc)
+        else:
+            if marked is None or (number, expected) == (marked.STEP, marked.NAME):
+                done.add(number)
+                continue
+            if not trust_names and number == marked.STEP and expected is not None:
+                raise CheckpointError(
+                    f"{run_dir.path}: marker of step {number} names {marked.NAME!r} but the "
+                    f"workflow has {expected!r} there; this run belongs to another definition "
+                    "and cannot be repaired from this one",
+                    run_id=run_dir.run_id,
+                )
+            why = f"{path}: records step {marked.STEP} ({marked.NAME!r}), not this step"
+        state = states.get(number)
+        if (
+            state is not None
+            and state.status is StepStatus.COMPLETED
+            and state.completed_at is not None
+            and state.duration_seconds is not None
+        ):
+            marker = Marker(
+                STEP=number,
+                NAME=state.name,
+                COMPLETED_AT=state.completed_at,
+                DURATION_SECONDS=state.duration_seconds,
+            )
+            fixes.append(FileFix(path, marker.to_text(), why))
+            notes.append(f"{why}; fix: rewrite it from {state_name(number)} (completed)")
+            done.add(number)
+        else:
+            fixes.append(FileFix(path, None, why))
+            notes.append(f"{why}; fix: keep it aside, step {number} will run again")
+    return done
+
+
+def _rebuild(
+    run_dir: RunDir,
+    definition: WorkflowDefinition,
+    steps: list[str],
+    done: set[int],
+    states: dict[int, StepState],
+    problem: str,
+) -> Checkpoint:
+    failed = any(s.status is StepStatus.FAILED for n, s in states.items() if n not in done)
+    if len(done) == len(steps):
+        status = RunStatus.COMPLETED
+    else:
+        status = RunStatus.FAILED if failed else RunStatus.INTERRUPTED
+    started = run_started(run_dir.run_id)
+    last = max(
+        (s.completed_at or s.started_at or started for s in states.values()), default=started
+    )
+    return Checkpoint(
+        workflow_id=run_dir.run_id,
+        workflow=definition.name,
+        project_path=str(run_dir.path.parent.parent),
+        started_at=started,
+        last_checkpoint=last,
+        status=status,
+        completed_steps=sorted(done),
+        current_step=next((n for n in range(len(steps)) if n not in done), None),
+        total_steps=len(steps),
+        steps=steps,
+        metadata=metadata(),
+        warnings=[f"checkpoint.json rebuilt by repair at {utcnow():%Y-%m-%dT%H:%M:%SZ}: {problem}"],
+    )
+
+
+def _keep(path: Path, stamp: str, *, move: bool) -> str:
+    """Keep the damaged ``path`` as ``<name>.corrupt-<stamp>[-N]``; returns that name."""
+    for n in range(1, 1000):
+        kept = path.with_name(f"{path.name}.corrupt-{stamp}" + (f"-{n}" if n > 1 else ""))
+        if os.path.lexists(kept):
+            continue
+        if move:
+            os.rename(path, kept)
+        else:
+            try:  # a second name for the same file: the original stays in place until replaced
+                os.link(path, kept, follow_symlinks=False)
+            except OSError:
+                shutil.copy2(path, kept, follow_symlinks=False)
+        return kept.name
+    raise CheckpointError(f"{path}: too many damaged copies kept beside it", path=path)
+
+
+def repair(plan: RepairPlan) -> str | None:
+    """Write the rebuilt checkpoint.json, then fix the damaged files; returns the name the
+    damaged checkpoint.json is kept under (``None`` when it was sound or missing)."""
+    if plan.rebuilt is None:
+        return None
+    stamp = f"{utcnow():%Y%m%dT%H%M%SZ}"
+    path = plan.run_dir.checkpoint_path
+    kept = None
+    if plan.checkpoint_damaged and os.path.lexists(path):
+        kept = _keep(path, stamp, move=False)
+    plan.run_dir.write_checkpoint(plan.rebuilt)
+    for fix in plan.fixes:
+        if not os.path.lexists(fix.path):
+            continue
+        _keep(fix.path, stamp, move=fix.data is None)
+        if fix.data is not None:
+            atomic_write(
+                fix.path, fix.data, durable=plan.run_dir.durable, mode=plan.run_dir.file_mode
+            )
+    with contextlib.suppress(OSError):
+        plan.run_dir.sweep_temp_files()
+    return kept

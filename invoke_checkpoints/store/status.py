@@ -1,0 +1,148 @@
+"""The status of a run, as one JSON-ready document and as text for a terminal.
+
+The document's keys are a public contract (``invoke <workflow>.status --json``); see
+``docs/status.md``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..cli.formatting import format_duration, human_size
+from .reading import parse_timestamp
+from .vocabulary import RunStatus, StepStatus, utcnow
+
+if TYPE_CHECKING:
+    from ..run.definition import WorkflowDefinition
+    from .runs import RunDir, Store
+
+__all__ = ["effective_status", "render_status", "run_status"]
+
+
+def effective_status(recorded: str, run_id: str, active: str | None) -> str:
+    """``running`` on disk but ``active`` (the lock holder's run) is another or none: the
+    process died, so the run is interrupted."""
+    if recorded == RunStatus.RUNNING.value and active != run_id:
+        return RunStatus.INTERRUPTED.value
+    return recorded
+
+
+def _from_marker(run_dir: RunDir, number: int, state: dict[str, Any] | None) -> dict[str, Any]:
+    """A marked step's state whose final write a power cut lost (only a state holding nothing
+    but what its marker records is written without fsync): completed, as the marker says."""
+    marker = run_dir.marker_doc(number) or {}
+    return {
+        **(state or {}),
+        "status": StepStatus.COMPLETED.value,
+        "duration_seconds": marker.get("DURATION_SECONDS"),
+        "exit_code": 0,
+        "reason": None,
+        "errors": [],  # an earlier failed attempt's state may be what the power cut left
+    }
+
+
+def run_status(store: Store, definition: WorkflowDefinition, run_dir: RunDir) -> dict[str, Any]:
+    """Everything ``status`` shows about one run, reconciled with the markers on disk.
+
+    Read with the fast readers (``reading.py``): no pydantic for a healthy run.
+    """
+    cp = run_dir.checkpoint_doc(check_files=False)
+    states = run_dir.check_files(cp["steps"])
+    done = run_dir.marker_steps()
+    status = effective_status(cp["status"], run_dir.run_id, store.active_run(definition.name))
+    running = RunStatus.RUNNING.value
+    steps: list[dict[str, Any]] = []
+    for number, name in enumerate(cp["steps"]):
+        state = states.get(number)
+        if number in done:
+            if state is None or state["status"] != StepStatus.COMPLETED.value:
+                state = _from_marker(run_dir, number, state)
+            step_status = StepStatus.COMPLETED.value
+        elif state is None:
+            step_status = "pending"
+        elif state["status"] == StepStatus.RUNNING.value and status != running:
+            step_status = StepStatus.INTERRUPTED.value
+        elif state["status"] == StepStatus.COMPLETED.value:
+            step_status = "pending"  # state written, marker not: it never committed
+        else:
+            step_status = state["status"]
+        steps.append(
+            {
+                "number": number,
+                "name": name,
+                "status": step_status,
+                "duration_seconds": state["duration_seconds"] if state else None,
+                "exit_code": state["exit_code"] if state else None,
+                "reason": state["reason"] if state else None,
+                "error": (state["errors"][-1] if state and state["errors"] else None),
+            }
+        )
+    started = parse_timestamp(cp["started_at"])
+    end = cp["finished_at"] if status != running else None
+    elapsed = ((parse_timestamp(end) if end else utcnow()) - started).total_seconds()
+    current: int | None = next(
+        (int(s["number"]) for s in steps if s["status"] != "completed"), None
+    )
+    if status == RunStatus.COMPLETED.value:
+        current = None
+    return {
+        "workflow": cp["workflow"],
+        "run_id": run_dir.run_id,
+        "path": str(run_dir.path),
+        "status": status,
+        "completed": len(done),
+        "total": cp["total_steps"],
+        "current_step": current,
+        "current_step_name": cp["steps"][current] if current is not None else None,
+        "started_at": cp["started_at"],
+        "last_checkpoint": cp["last_checkpoint"],
+        "finished_at": cp["finished_at"],
+        "duration_seconds": round(max(elapsed, 0.0), 3),
+        "size_bytes": run_dir.size_bytes(),
+        "steps": steps,
+        "warnings": list(cp["warnings"]),
+        "resume_command": (
+            None
+            if status in (RunStatus.COMPLETED.value, running)
+            else f"invoke {cp['workflow']} --resume={run_dir.run_id}"
+        ),
+    }
+
+
+def render_status(doc: dict[str, Any]) -> str:
+    """The status document as aligned text."""
+    current = doc["current_step"]
+    where = "-" if current is None else f"{current} ({doc['current_step_name']})"
+    lines = [
+        f"run:              {doc['run_id']}",
+        f"status:           {doc['status']}",
+        f"progress:         {doc['completed']}/{doc['total']} steps complete",
+        f"current step:     {where}",
+        f"started:          {doc['started_at']}",
+        f"last checkpoint:  {doc['last_checkpoint']}",
+        f"{'elapsed' if doc['status'] == 'running' else 'duration'}:{' ' * 9}"
+        f"{format_duration(doc['duration_seconds'])}",
+        f"size on disk:     {human_size(doc['size_bytes'])}",
+        "",
+    ]
+    width = max(len(s["name"]) for s in doc["steps"])
+    for s in doc["steps"]:
+        detail = ""
+        if s["status"] in ("failed", "interrupted") and s["exit_code"] is not None:
+            detail = f"exit {s['exit_code']}"
+        elif s["status"] == "skipped" and s["reason"]:
+            detail = s["reason"]
+        lines.append(
+            f"  {s['number']:>3}  {s['name']:<{width}}  {s['status']:<11}  "
+            f"{format_duration(s['duration_seconds']):>8}  {detail}".rstrip()
+        )
+    for s in doc["steps"]:
+        if s["status"] in ("failed", "interrupted") and s["error"]:
+            tail = s["error"].splitlines()[-10:]
+            lines.extend(["", f"step {s['number']} ({s['name']}) {s['status']}:"])
+            lines.extend(f"  | {line}" for line in tail)
+    for warning in doc["warnings"]:
+        lines.append(f"warning: {warning}")
+    if doc["resume_command"]:
+        lines.extend(["", f"resume with: {doc['resume_command']}"])
+    return "\n".join(lines)
