@@ -17,9 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from invoke_checkpoints.run.outcomes import metadata
 from invoke_checkpoints.store.history import eta_seconds, eta_table
-from invoke_checkpoints.store.models import Checkpoint, utcnow
+from invoke_checkpoints.store.models import Checkpoint, metadata, utcnow
 from invoke_checkpoints.store.runs import Store
 
 from .conftest import THREE_STEPS, Project, log_lines

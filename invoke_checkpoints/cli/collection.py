@@ -90,24 +90,23 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
         parallel: bool = False,
         max_workers: int = 0,
     ) -> None:
+        from ..run.resolve import Request
         from .commands import run_command
 
         if smart and no_smart:
             from invoke.exceptions import Exit
 
             raise Exit("invoke-checkpoints: --smart and --no-smart contradict each other", 2)
-        run_command(
-            c,
-            definition,
-            resume,
-            resume_from,
-            dry_run=dry_run,
-            explain=explain,
-            quiet=quiet,
+        request = Request(
+            # `--resume=` gives "": refused like any malformed id, never a silent new run.
+            resume=bool(resume) or isinstance(resume, str),
+            run_id=resume if isinstance(resume, str) else None,
+            resume_from=resume_from,
             smart=True if smart else (False if no_smart else None),
             parallel=True if parallel else None,
             max_workers=max_workers or None,
         )
+        run_command(c, definition, request, dry_run=dry_run, explain=explain, quiet=quiet)
 
     run.__doc__ = help_text or f"Run workflow '{name}': {listing}. --resume continues a run."
     coll.add_task(
@@ -131,9 +130,10 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
     )
 
     def resume(c: Context, run: str | None = None, quiet: bool = False) -> None:
+        from ..run.resolve import Request
         from .commands import run_command
 
-        run_command(c, definition, run or True, None, dry_run=False, quiet=quiet)
+        run_command(c, definition, Request(resume=True, run_id=run), quiet=quiet)
 
     resume.__doc__ = f"Continue a run of workflow '{name}' (the latest by default)."
     coll.add_task(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoke.exceptions import Exit
 
-from ..errors import USAGE_EXIT_CODE, CheckpointError, CorruptCheckpointError, UnknownRunError
+from ..errors import USAGE_EXIT_CODE, CheckpointError, CorruptCheckpointError
 from .config import Settings
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from ..plugins.host import PluginHost
     from ..run.definition import WorkflowDefinition
-    from ..run.engine import RunOptions
+    from ..run.resolve import Request, RunOptions
     from ..store.lock import WorkflowLock
     from ..store.runs import Store
 
@@ -71,101 +71,73 @@ def _setup(
     from ..plugins.smart import SmartExecution
 
     settings, store = _settings_store(c, definition)
-    smart = SmartExecution(store.root, settings.root, definition.name, settings.smart_execution)
+    smart = SmartExecution(store, settings.root, definition.name, settings.smart_execution)
     plugins = PluginHost(settings, definition.plugins, quiet=quiet, builtins=[("smart", smart)])
     return settings, store, plugins
 
 
-def _step_number(definition: WorkflowDefinition, value: str) -> int:
-    from ..run.context import RunInfo
+def _defaults(settings: Settings) -> RunOptions:
+    from ..run.resolve import RunOptions
 
-    names = definition.step_names
-    target: int | str = int(value) if value.strip().isdigit() else value.strip()
-    return RunInfo("", definition.name, None, names).step_number(target)
-
-
-def _options(
-    settings: Settings,
-    definition: WorkflowDefinition,
-    flags: dict[str, Any],
-    saved: dict[str, Any] | None,
-) -> RunOptions:
-    """Config < ``workflow(**options)`` < the run's saved options (on resume) < flags."""
-    from ..run.engine import RunOptions
-
-    merged: dict[str, Any] = {
-        "parallel": settings.parallel,
-        "smart": settings.smart_execution,
-        "max_workers": settings.max_workers or None,
-    }
-    merged.update(definition.options)
-    merged.update({k: v for k, v in (saved or {}).items() if k in merged})
-    merged.update({k: v for k, v in flags.items() if v is not None})
     return RunOptions(
-        parallel=bool(merged["parallel"]),
-        smart=bool(merged["smart"]),
-        max_workers=int(merged["max_workers"]) if merged["max_workers"] else None,
+        parallel=settings.parallel,
+        smart=settings.smart_execution,
+        max_workers=settings.max_workers or None,
     )
 
 
 def run_command(
     c: Context,
     definition: WorkflowDefinition,
-    resume: Any = None,
-    resume_from: str | None = None,
+    request: Request,
     *,
     dry_run: bool = False,
     explain: bool = False,
     quiet: bool = False,
-    smart: bool | None = None,
-    parallel: bool | None = None,
-    max_workers: int | None = None,
 ) -> None:
-    """``invoke <workflow>``: a new run, ``--resume[=ID]``, ``--resume-from``, ``--dry-run``."""
-    if max_workers is not None and max_workers < 1:
-        raise Exit(f"invoke-checkpoints: --max-workers must be >= 1, got {max_workers}", 2)
-    flags = {"smart": smart, "parallel": parallel, "max_workers": max_workers}
+    """``invoke <workflow>`` (new run, ``--resume[=ID]``, ``--resume-from``, ``--dry-run``,
+    ``--explain``) and ``<workflow>.resume``: one path, one decision (``run.resolve``)."""
+    from ..run.resolve import check_request, resolve
+
+    if request.max_workers is not None and request.max_workers < 1:
+        raise Exit(f"invoke-checkpoints: --max-workers must be >= 1, got {request.max_workers}", 2)
     with _user_errors(definition):
         settings, store, plugins = _setup(c, definition, quiet=quiet)
-        # `--resume=` gives "": refused like any malformed id, never a silent new run.
-        run_id = resume if isinstance(resume, str) else None
-        if run_id is not None:
-            store.check_run_id(definition.name, run_id)
-        rerun_from = _step_number(definition, resume_from) if resume_from else None
-        wants_resume = bool(resume) or rerun_from is not None
+        check_request(definition, store, request)
         if dry_run or explain:
             from ..run.plan import Plan
 
-            plan = Plan(definition, store, plugins, settings)
-            saved = plan.load(wants_resume, run_id, rerun_from)
-            options = _options(settings, definition, flags, saved)
+            decision = None
+            if settings.enabled:
+                decision = resolve(definition, store, request, _defaults(settings))
+            options = (
+                decision.options if decision else _plain_options(settings, definition, request)
+            )
             _configure_smart(plugins, options)
-            plan.show(options, dry_run=dry_run)
+            plan = Plan(definition, decision, plugins)
+            plan.show(parallel=options.parallel, smart_on=options.smart, dry_run=dry_run)
             if dry_run or plan.nothing_to_do:
                 return
         if not settings.enabled:
             from ..run.engine import Engine
 
-            options = _options(settings, definition, flags, None)
-            Engine(c, definition, plugins, None, options, project=settings.root).plain_run()
+            options = _plain_options(settings, definition, request)
+            Engine(c, definition, plugins, options, project=settings.root).plain_run()
             return
         lock = store.lock(definition.name)
         lock.acquire()
         try:
-            _run_locked(
-                c,
-                definition,
-                settings,
-                store,
-                plugins,
-                lock,
-                flags,
-                wants_resume,
-                run_id,
-                rerun_from,
-            )
+            _run_locked(c, definition, settings, store, plugins, lock, request)
         finally:
             lock.release()
+
+
+def _plain_options(
+    settings: Settings, definition: WorkflowDefinition, request: Request
+) -> RunOptions:
+    from ..run.resolve import merge_options
+
+    return merge_options(_defaults(settings), definition, request, None)
 
 
 def _run_locked(
@@ -175,42 +147,31 @@ def _run_locked(
     store: Store,
     plugins: PluginHost,
     lock: WorkflowLock,
-    flags: dict[str, Any],
-    wants_resume: bool,
-    run_id: str | None,
-    rerun_from: int | None,
+    request: Request,
 ) -> None:
-    """Start or resume a run while holding the workflow's lock."""
+    """Start or resume the decided run while holding the workflow's lock."""
     from ..run.engine import Engine
-    from ..store.recovery import check_compatible, load_run
+    from ..run.resolve import resolve
 
-    def engine(saved: dict[str, Any] | None) -> Engine:
-        options = _options(settings, definition, flags, saved)
-        _configure_smart(plugins, options)
-        return Engine(c, definition, plugins, store, options, lock, project=settings.root)
-
-    run_dir = None
-    if wants_resume:
-        try:
-            run_dir = load_run(store, definition, run_id)
-        except UnknownRunError:
-            if run_id is not None or rerun_from is not None:
-                raise  # `--resume` alone with no run yet starts one
+    decision = resolve(definition, store, request, _defaults(settings))
+    _configure_smart(plugins, decision.options)
+    engine = Engine(
+        c, definition, plugins, decision.options, project=settings.root, store=store, lock=lock
+    )
+    run_dir = decision.run_dir
     if run_dir is None:
         _retention(settings, store, definition, keep_run=None)
-        engine(None).new_run()
+        engine.new_run()
         return
-    cp = run_dir.read_checkpoint()
-    check_compatible(cp, definition, run_dir)
     lock.record(run_dir.run_id)
-    if rerun_from is None and cp.status.value == "completed":
+    if decision.already_complete:
         print(
             f"run {run_dir.run_id} already completed; nothing to resume "
             f"(start a new run with `invoke {definition.name}`)"
         )
         return
     _retention(settings, store, definition, keep_run=run_dir.run_id)
-    engine(dict(cp.options)).resume(run_dir, cp, rerun_from)
+    engine.resume(decision)
 
 
 def _configure_smart(plugins: PluginHost, options: RunOptions) -> None:
@@ -226,7 +187,8 @@ def status_command(
     c: Context, definition: WorkflowDefinition, run_id: str | None, *, as_json: bool
 ) -> None:
     """``invoke <workflow>.status``: where a run stands."""
-    from ..store.status import render_status, run_status
+    from ..store.status import run_status
+    from .render import render_status
 
     with _user_errors(definition):
         _, store = _settings_store(c, definition)
@@ -239,9 +201,7 @@ def status_command(
             else:
                 print(f"no runs of workflow {definition.name!r} yet (store: {store.root})")
             return
-        from ..store.recovery import load_run
-
-        doc = run_status(store, definition, load_run(store, definition, run_id))
+        doc = run_status(store, definition.name, store.find(definition.name, run_id))
         print(json.dumps(doc, indent=2) if as_json else render_status(doc))
 
 
@@ -278,8 +238,9 @@ def list_command(
     c: Context, definition: WorkflowDefinition, *, show_all: bool, as_json: bool
 ) -> None:
     """``invoke <workflow>.list``: the most recent runs, newest first."""
-    from ..store.maintenance import list_document, list_runs, render_list
+    from ..store.maintenance import list_document, list_runs
     from .formatting import use_color
+    from .render import render_list
 
     with _user_errors(definition):
         _, store = _settings_store(c, definition)
@@ -336,16 +297,15 @@ def repair_command(
     c: Context, definition: WorkflowDefinition, run_id: str | None, *, dry_run: bool
 ) -> None:
     """``invoke <workflow>.repair``: rebuild checkpoint.json from markers and state files."""
-    from ..store.recovery import load_run
     from ..store.repair import plan_repair, repair
 
     with _user_errors(definition):
         _, store = _settings_store(c, definition)
-        run_dir = load_run(store, definition, run_id)
+        run_dir = store.find(definition.name, run_id)
         active = store.active_run(definition.name)
         if active == run_dir.run_id:
             raise CheckpointError(f"run {active} is running now; repair it once it stops")
-        plan = plan_repair(run_dir, definition)
+        plan = plan_repair(run_dir, definition.name, list(definition.step_names))
         if plan.problem is None:
             print(f"run {run_dir.run_id}: checkpoint.json is valid, nothing to repair")
             return

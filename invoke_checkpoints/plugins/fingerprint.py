@@ -14,12 +14,12 @@ import marshal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..store.atomic import atomic_write
-
 if TYPE_CHECKING:
     from pathlib import Path
 
     from invoke import Task
+
+    from ..store.runs import Store
 
 __all__ = ["Fingerprint", "FingerprintIndex", "HashCache", "compute", "explain_change"]
 
@@ -30,23 +30,13 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _load_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return {}  # a missing or damaged cache only costs a re-hash / a re-run
-    return data if isinstance(data, dict) else {}
-
-
 class HashCache:
     """Content hashes keyed by path, trusted while (size, mtime_ns) are unchanged."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._entries = _load_json(path)
+    def __init__(self, store: Store, name: str) -> None:
+        self.store, self.name = store, name
+        self._entries = store.read_json(name)
         self._dirty = False
-        #: How many files were actually read and hashed (the rest came from the cache).
-        self.hashed = 0
 
     def digest(self, file: Path, key: str) -> str:
         st = file.stat()
@@ -57,16 +47,13 @@ class HashCache:
         with file.open("rb") as f:
             while chunk := f.read(_CHUNK):
                 h.update(chunk)
-        self.hashed += 1
         self._entries[key] = [st.st_size, st.st_mtime_ns, h.hexdigest()]
         self._dirty = True
         return h.hexdigest()
 
     def save(self) -> None:
         if self._dirty:
-            atomic_write(
-                self.path, json.dumps(self._entries, sort_keys=True).encode(), durable=False
-            )
+            self.store.write_json(self.name, json.dumps(self._entries, sort_keys=True).encode())
             self._dirty = False
 
 
@@ -142,9 +129,9 @@ def explain_change(old: dict[str, Any] | None, new: Fingerprint) -> str | None:
 class FingerprintIndex:
     """Per workflow: the fingerprint of each step's last successful completion."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.entries = _load_json(path)
+    def __init__(self, store: Store, name: str) -> None:
+        self.store, self.name = store, name
+        self.entries = store.read_json(name)
 
     def get(self, step_name: str) -> dict[str, Any] | None:
         entry = self.entries.get(step_name)
@@ -154,4 +141,4 @@ class FingerprintIndex:
         self.entries[step_name] = {**fingerprint.to_dict(), "run_id": run_id}
         data = json.dumps(self.entries, indent=1, sort_keys=True).encode()
         # Not the commit point of anything: losing it only means one needless re-run.
-        atomic_write(self.path, data, durable=False)
+        self.store.write_json(self.name, data)

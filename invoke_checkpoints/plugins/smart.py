@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from ..run.context import RunInfo, StepInfo
     from ..store.models import StepState
+    from ..store.runs import Store
 
 #: The reason recorded for a smart skip (spec: ``skip_reason``).
 NO_RELEVANT_CHANGES = "no_relevant_changes"
@@ -25,11 +26,11 @@ NO_RELEVANT_CHANGES = "no_relevant_changes"
 class SmartExecution:
     """Decides skips from fingerprints and records them after each successful step."""
 
-    def __init__(self, store_root: Path, project_root: Path, workflow: str, enabled: bool) -> None:
+    def __init__(self, store: Store, project_root: Path, workflow: str, enabled: bool) -> None:
         self.enabled = enabled
         self.root = project_root
-        self.index = FingerprintIndex(store_root / f"{workflow}.smart.json")
-        self.cache = HashCache(store_root / f"{workflow}.hashes.json")
+        self.index = FingerprintIndex(store, f"{workflow}.smart.json")
+        self.cache = HashCache(store, f"{workflow}.hashes.json")
         self._pending: dict[int, Fingerprint] = {}
         self._lock = threading.Lock()
 

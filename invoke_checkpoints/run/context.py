@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotInStepError, UnknownStepError
+from ..errors import NotInStepError
+from .definition import find_step
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from invoke import Task
@@ -16,7 +19,7 @@ if TYPE_CHECKING:
     from ..store.runs import RunDir
     from .definition import StepSpec
 
-__all__ = ["RunInfo", "StepInfo", "current_step"]
+__all__ = ["RunInfo", "StepInfo", "current_step", "entered_step"]
 
 _CURRENT: contextvars.ContextVar[StepInfo] = contextvars.ContextVar("invoke_checkpoints_step")
 
@@ -42,14 +45,7 @@ class RunInfo:
 
     def step_number(self, step: int | str) -> int:
         """The number of a step given by number or name."""
-        if isinstance(step, int) and not isinstance(step, bool) and 0 <= step < len(self.steps):
-            return step
-        if isinstance(step, str) and step in self.steps:
-            return self.steps.index(step)
-        raise UnknownStepError(
-            f"workflow {self.name!r} has no step {step!r} (steps: {', '.join(self.steps)})",
-            run_id=self.workflow_id or None,
-        )
+        return find_step(self.name, self.steps, step, self.workflow_id or None)
 
     def outputs_of(self, step: int | str) -> dict[str, Any]:
         """The saved outputs of an earlier step (by number or name); ``{}`` if it saved none."""
@@ -97,9 +93,11 @@ def current_step() -> StepInfo:
         ) from None
 
 
-def _set_current(step: StepInfo) -> contextvars.Token[StepInfo]:
-    return _CURRENT.set(step)
-
-
-def _reset_current(token: contextvars.Token[StepInfo]) -> None:
-    _CURRENT.reset(token)
+@contextlib.contextmanager
+def entered_step(step: StepInfo) -> Iterator[StepInfo]:
+    """Make ``step`` what ``current_step()`` returns in this thread while the block runs."""
+    token = _CURRENT.set(step)
+    try:
+        yield step
+    finally:
+        _CURRENT.reset(token)

@@ -14,7 +14,7 @@ from invoke import Task
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-__all__ = ["Step", "StepSpec", "WorkflowDefinition", "build_steps"]
+__all__ = ["Step", "StepSpec", "WorkflowDefinition", "build_steps", "find_step"]
 
 
 class Step:
@@ -106,6 +106,10 @@ class WorkflowDefinition:
         self.groups = groups
         self.step_names = tuple(s.name for s in steps)
 
+    def step_number(self, step: int | str) -> int:
+        """The number of a step given by number (also as text, ``"2"``) or name."""
+        return find_step(self.name, self.step_names, step)
+
     def batches(self) -> list[tuple[int, ...]]:
         """Steps in execution order: a single step, or a whole parallel group, per batch."""
         out: list[tuple[int, ...]] = []
@@ -115,6 +119,23 @@ class WorkflowDefinition:
             elif spec.number == self.groups[spec.group][0]:
                 out.append(self.groups[spec.group])
         return out
+
+
+def find_step(
+    workflow: str, names: tuple[str, ...], step: int | str, run_id: str | None = None
+) -> int:
+    """The number of ``step`` (a number, its text, or a name) in ``names``."""
+    if isinstance(step, str) and step.strip().isdigit():
+        step = int(step.strip())
+    if isinstance(step, int) and not isinstance(step, bool) and 0 <= step < len(names):
+        return step
+    if isinstance(step, str) and step.strip() in names:
+        return names.index(step.strip())
+    from ..errors import UnknownStepError
+
+    raise UnknownStepError(
+        f"workflow {workflow!r} has no step {step!r} (steps: {', '.join(names)})", run_id=run_id
+    )
 
 
 def _as_step(item: object, where: str) -> Step:

@@ -10,37 +10,39 @@ import signal
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
-from .context import _reset_current, _set_current
+from .context import entered_step
 from .output import PrefixWriter, routed_output
 from .signals import Terminated, stop_children
 
 if TYPE_CHECKING:
     from .context import StepInfo
     from .definition import StepSpec
-    from .engine import Engine
     from .output import ThreadRouter
+    from .steps import StepExecutor
 
 __all__ = ["run_group"]
 
 _POLL_SECONDS = 0.05
 
 
-def run_group(engine: Engine, group: int, specs: list[StepSpec]) -> None:
+def run_group(
+    steps: StepExecutor, group: int, specs: list[StepSpec], max_workers: int | None
+) -> None:
     """Run one parallel group; returns when every step of it has finished."""
-    todo = [(spec, info) for spec in specs if (info := engine.pending(spec)) is not None]
+    todo = [(spec, info) for spec in specs if (info := steps.pending(spec)) is not None]
     if not todo:
-        engine.set_group(group, "completed")
+        steps.recorder.set_group(steps.run, group, "completed")
         return
-    engine.set_group(group, "running")
-    workers = engine.options.max_workers or len(todo)
+    steps.recorder.set_group(steps.run, group, "running")
+    workers = max_workers or len(todo)
     failures: list[tuple[int, BaseException]] = []
     with routed_output() as (out, err):
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="checkpoints-step")
         futures: list[Future[None]] = [
-            pool.submit(_worker, engine, spec, info, out, err) for spec, info in todo
+            pool.submit(_worker, steps, spec, info, out, err) for spec, info in todo
         ]
         try:
-            with engine.guard.step():
+            with steps.guard.step():
                 # Poll: the kernel may deliver SIGINT/SIGTERM to a worker thread, and Python
                 # runs the handler only when the main thread next runs bytecode, which an
                 # untimed wait() would not do until a step finished.
@@ -53,49 +55,46 @@ def run_group(engine: Engine, group: int, specs: list[StepSpec]) -> None:
                 future.cancel()
             stop_children(signum)
             pool.shutdown(wait=True)
-            engine.set_group(group, "interrupted")
-            engine.stop(todo[0][1], signum)
+            steps.recorder.set_group(steps.run, group, "interrupted")
+            steps.stop(todo[0][1], signum)
         pool.shutdown(wait=True)
     for (spec, _), future in zip(todo, futures, strict=True):
         error = future.exception()
         if error is not None:
             failures.append((spec.number, error))
-    received = engine.guard.received
+    received = steps.guard.received
     if received is not None:
-        engine.set_group(group, "interrupted")
-        engine.stop(todo[0][1], received)
+        steps.recorder.set_group(steps.run, group, "interrupted")
+        steps.stop(todo[0][1], received)
     if failures:
-        engine.set_group(group, "failed")
+        steps.recorder.set_group(steps.run, group, "failed")
         number, error = min(failures, key=lambda f: f[0])
-        engine.fail(number)
+        steps.fail(number)
         raise error
-    engine.set_group(group, "completed")
+    steps.recorder.set_group(steps.run, group, "completed")
 
 
 def _worker(
-    engine: Engine, spec: StepSpec, info: StepInfo, out: ThreadRouter, err: ThreadRouter
+    steps: StepExecutor, spec: StepSpec, info: StepInfo, out: ThreadRouter, err: ThreadRouter
 ) -> None:
     """One step in a worker thread; its output lines are prefixed with ``[name]``."""
     prefix = f"[{spec.name}] "
-    config = engine.c.config.clone()
+    config = steps.config.clone()
     # c.run() output goes through Invoke's own reader threads: give them prefixing streams.
     # Parallel steps must not compete for the terminal's stdin.
     streams = PrefixWriter(out.target, prefix), PrefixWriter(err.target, prefix)
     config.run.out_stream, config.run.err_stream = streams
     config.run.in_stream = False
     with out.plain(), err.plain():  # the reporter's own lines need no prefix
-        state, started = engine.begin_step(spec, info)
-    token = _set_current(info)
+        state, started = steps.begin(spec, info)
     try:
-        with out.prefixed(prefix), err.prefixed(prefix):
-            result: Any = engine.call_task(spec, config)
+        with entered_step(info), out.prefixed(prefix), err.prefixed(prefix):
+            result: Any = steps.call_task(spec, config)
     except BaseException as exc:
         for stream in streams:
             stream.flush()
-        engine.step_ended(state, info, started, exc)
+        steps.ended(state, info, started, exc)
         raise
-    finally:
-        _reset_current(token)
     for stream in streams:
         stream.flush()
-    engine.step_ended(state, info, started, None, result)
+    steps.ended(state, info, started, None, result)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import traceback
@@ -11,7 +10,6 @@ from typing import Any
 
 from invoke.exceptions import Exit, UnexpectedExit
 
-from ..store.models import Metadata
 from .signals import Terminated, exit_code_for
 
 __all__ = [
@@ -20,7 +18,6 @@ __all__ = [
     "exit_code",
     "is_json",
     "jsonable",
-    "metadata",
     "redact",
     "strict_message",
 ]
@@ -42,17 +39,6 @@ def redact(data: Any) -> Any:
 
 def strict_message(failure: str) -> str:
     return f"{failure} (checkpoints.strict_plugins is on, so the run stops)"
-
-
-def metadata() -> Metadata:
-    import getpass
-    import socket
-
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        user = str(os.getuid())
-    return Metadata(user=user, hostname=socket.gethostname(), pid=os.getpid())
 
 
 def is_json(value: Any) -> bool:

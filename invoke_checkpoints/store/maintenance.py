@@ -8,7 +8,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..cli.formatting import format_duration, human_size, paint
 from ..errors import CheckpointError
 from .reading import parse_timestamp
 from .runs import run_started
@@ -18,7 +17,7 @@ from .vocabulary import iso
 if TYPE_CHECKING:
     from .runs import Store
 
-__all__ = ["RunSummary", "auto_clean", "clean_runs", "render_list", "summarize"]
+__all__ = ["RunSummary", "auto_clean", "clean_runs", "summarize"]
 
 _DAY = 86_400.0
 
@@ -74,35 +73,6 @@ def list_runs(store: Store, workflow: str, *, limit: int | None) -> list[RunSumm
     ids = store.newest(workflow, limit) if limit is not None else store.run_ids(workflow)[::-1]
     active = store.active_run(workflow) if ids else None
     return [summarize(store, workflow, run_id, active) for run_id in ids]
-
-
-def render_list(rows: list[RunSummary], *, color: bool) -> str:
-    """Aligned table of runs."""
-    header = ("RUN", "STATUS", "STARTED", "DURATION", "STEPS", "SIZE")
-    table = [header]
-    for r in rows:
-        steps = f"{r.completed}/{r.total if r.total is not None else '?'}"
-        table.append(
-            (
-                r.run_id,
-                r.status,
-                r.started_at or "-",
-                format_duration(r.duration_seconds),
-                steps,
-                human_size(r.size_bytes),
-            )
-        )
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = []
-    for n, row in enumerate(table):
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
-        if n and color:
-            cells[1] = paint(cells[1], row[1])
-        lines.append("  ".join(cells).rstrip())
-    for r in rows:
-        if r.reason:
-            lines.append(f"{r.run_id}: corrupt: {r.reason}")
-    return "\n".join(lines)
 
 
 @dataclass

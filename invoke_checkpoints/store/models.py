@@ -6,6 +6,7 @@ imports pydantic, so it is only imported once a workflow command actually runs.
 
 from __future__ import annotations
 
+import os
 import shlex
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -45,6 +46,7 @@ __all__ = [
     "SmartExecution",
     "StepState",
     "StepStatus",
+    "metadata",
     "utcnow",
 ]
 
@@ -286,3 +288,15 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         "step_state.schema.json": StepState.model_json_schema(mode="serialization"),
         "marker.schema.json": Marker.model_json_schema(mode="serialization"),
     }
+
+
+def metadata() -> Metadata:
+    """Who writes the run now: user, host and process (spec: ``metadata``)."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        user = str(os.getuid())
+    return Metadata(user=user, hostname=socket.gethostname(), pid=os.getpid())

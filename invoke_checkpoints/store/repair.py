@@ -16,15 +16,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import CheckpointError, CorruptCheckpointError
-from ..run.outcomes import metadata
 from .atomic import atomic_write
-from .models import Checkpoint, Marker, RunStatus, StepState, StepStatus, utcnow
+from .models import Checkpoint, Marker, RunStatus, StepState, StepStatus, metadata, utcnow
 from .runs import marker_name, run_started, state_name
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ..run.definition import WorkflowDefinition
     from .runs import RunDir
 
 __all__ = ["FileFix", "RepairPlan", "plan_repair", "repair"]
@@ -54,7 +52,7 @@ class RepairPlan:
     checkpoint_damaged: bool = False
 
 
-def plan_repair(run_dir: RunDir, definition: WorkflowDefinition) -> RepairPlan:
+def plan_repair(run_dir: RunDir, workflow: str, step_names: list[str]) -> RepairPlan:
     """Decide what the run needs and build the new files in memory; nothing is written."""
     cp: Checkpoint | None
     try:
@@ -62,7 +60,7 @@ def plan_repair(run_dir: RunDir, definition: WorkflowDefinition) -> RepairPlan:
         problem = None
     except CorruptCheckpointError as exc:  # a newer format version is not damage: it propagates
         cp, problem = None, str(exc)
-    steps = list(cp.steps) if cp is not None else list(definition.step_names)
+    steps = list(cp.steps) if cp is not None else list(step_names)
     notes: list[str] = []
     fixes: list[FileFix] = []
     states = _sound_states(run_dir, steps, notes, fixes)
@@ -72,7 +70,7 @@ def plan_repair(run_dir: RunDir, definition: WorkflowDefinition) -> RepairPlan:
     problem = problem or fixes[0].why
     current = next((n for n in range(len(steps)) if n not in done), None)
     if cp is None:
-        rebuilt = _rebuild(run_dir, definition, steps, done, states, problem)
+        rebuilt = _rebuild(run_dir, workflow, steps, done, states, problem)
     else:
         rebuilt = cp.model_copy(deep=True)
         rebuilt.completed_steps = sorted(done)
@@ -161,7 +159,7 @@ def _sound_markers(
 
 def _rebuild(
     run_dir: RunDir,
-    definition: WorkflowDefinition,
+    workflow: str,
     steps: list[str],
     done: set[int],
     states: dict[int, StepState],
@@ -178,7 +176,7 @@ def _rebuild(
     )
     return Checkpoint(
         workflow_id=run_dir.run_id,
-        workflow=definition.name,
+        workflow=workflow,
         project_path=str(run_dir.path.parent.parent),
         started_at=started,
         last_checkpoint=last,

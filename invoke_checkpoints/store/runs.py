@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import json
 import os
 import re
 import shutil
@@ -307,6 +308,21 @@ class Store:
             if not os.path.lexists(self.root / name):
                 atomic_write(self.root / name, data, mode=self.file_mode)
 
+    # -- auxiliary documents ---------------------------------------------------------------
+
+    def read_json(self, name: str) -> dict[str, Any]:
+        """An auxiliary JSON document of the store (smart execution's index and hash cache);
+        ``{}`` when it is missing or damaged: losing one costs a re-hash or a re-run, no more."""
+        try:
+            data = json.loads(read_file(self.root / name))
+        except (CorruptCheckpointError, ValueError, RecursionError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def write_json(self, name: str, data: bytes) -> None:
+        """Replace an auxiliary document atomically; not fsynced (see ``read_json``)."""
+        atomic_write(self.root / name, data, durable=False, mode=self.file_mode)
+
     # -- run ids -------------------------------------------------------------------------
 
     def check_run_id(self, workflow: str, run_id: str) -> str:
@@ -393,6 +409,14 @@ class Store:
             return best
         found = self.newest(workflow, 1)
         return found[0] if found else None
+
+    def find(self, workflow: str, run_id: str | None) -> RunDir:
+        """The run named ``run_id``, or the latest run; ``UnknownRunError`` when there is none."""
+        if run_id is None:
+            run_id = self.latest(workflow)
+            if run_id is None:
+                raise UnknownRunError(f"no run of workflow {workflow!r} in {self.root} yet")
+        return self.run(workflow, run_id)
 
     def run(self, workflow: str, run_id: str) -> RunDir:
         """An existing run, by id (validated first)."""

@@ -1,4 +1,4 @@
-"""The status of a run, as one JSON-ready document and as text for a terminal.
+"""The status of a run as one JSON-ready document (rendered as text by ``cli/render.py``).
 
 The document's keys are a public contract (``invoke <workflow>.status --json``); see
 ``docs/status.md``.
@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..cli.formatting import format_duration, human_size
 from .reading import parse_timestamp
 from .vocabulary import RunStatus, StepStatus, utcnow
 
 if TYPE_CHECKING:
-    from ..run.definition import WorkflowDefinition
     from .runs import RunDir, Store
 
-__all__ = ["effective_status", "render_status", "run_status"]
+__all__ = ["effective_status", "run_status"]
 
 
 def effective_status(recorded: str, run_id: str, active: str | None) -> str:
@@ -41,7 +39,7 @@ def _from_marker(run_dir: RunDir, number: int, state: dict[str, Any] | None) -> 
     }
 
 
-def run_status(store: Store, definition: WorkflowDefinition, run_dir: RunDir) -> dict[str, Any]:
+def run_status(store: Store, workflow: str, run_dir: RunDir) -> dict[str, Any]:
     """Everything ``status`` shows about one run, reconciled with the markers on disk.
 
     Read with the fast readers (``reading.py``): no pydantic for a healthy run.
@@ -49,7 +47,7 @@ def run_status(store: Store, definition: WorkflowDefinition, run_dir: RunDir) ->
     cp = run_dir.checkpoint_doc(check_files=False)
     states = run_dir.check_files(cp["steps"])
     done = run_dir.marker_steps()
-    status = effective_status(cp["status"], run_dir.run_id, store.active_run(definition.name))
+    status = effective_status(cp["status"], run_dir.run_id, store.active_run(workflow))
     running = RunStatus.RUNNING.value
     steps: list[dict[str, Any]] = []
     for number, name in enumerate(cp["steps"]):
@@ -107,42 +105,3 @@ def run_status(store: Store, definition: WorkflowDefinition, run_dir: RunDir) ->
             else f"invoke {cp['workflow']} --resume={run_dir.run_id}"
         ),
     }
-
-
-def render_status(doc: dict[str, Any]) -> str:
-    """The status document as aligned text."""
-    current = doc["current_step"]
-    where = "-" if current is None else f"{current} ({doc['current_step_name']})"
-    lines = [
-        f"run:              {doc['run_id']}",
-        f"status:           {doc['status']}",
-        f"progress:         {doc['completed']}/{doc['total']} steps complete",
-        f"current step:     {where}",
-        f"started:          {doc['started_at']}",
-        f"last checkpoint:  {doc['last_checkpoint']}",
-        f"{'elapsed' if doc['status'] == 'running' else 'duration'}:{' ' * 9}"
-        f"{format_duration(doc['duration_seconds'])}",
-        f"size on disk:     {human_size(doc['size_bytes'])}",
-        "",
-    ]
-    width = max(len(s["name"]) for s in doc["steps"])
-    for s in doc["steps"]:
-        detail = ""
-        if s["status"] in ("failed", "interrupted") and s["exit_code"] is not None:
-            detail = f"exit {s['exit_code']}"
-        elif s["status"] == "skipped" and s["reason"]:
-            detail = s["reason"]
-        lines.append(
-            f"  {s['number']:>3}  {s['name']:<{width}}  {s['status']:<11}  "
-            f"{format_duration(s['duration_seconds']):>8}  {detail}".rstrip()
-        )
-    for s in doc["steps"]:
-        if s["status"] in ("failed", "interrupted") and s["error"]:
-            tail = s["error"].splitlines()[-10:]
-            lines.extend(["", f"step {s['number']} ({s['name']}) {s['status']}:"])
-            lines.extend(f"  | {line}" for line in tail)
-    for warning in doc["warnings"]:
-        lines.append(f"warning: {warning}")
-    if doc["resume_command"]:
-        lines.extend(["", f"resume with: {doc['resume_command']}"])
-    return "\n".join(lines)

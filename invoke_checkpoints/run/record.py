@@ -1,0 +1,207 @@
+"""What a running workflow writes: checkpoint.json, state files and markers, in the right order
+and with the right durability.
+
+Write order for a step: state file (``running``) -> task runs -> state file (final) ->
+checkpoint.json -> ``step_NN.complete``. The marker is the commit point: a step with a marker
+never runs again; everything else is reconciled from the markers when a run is loaded.
+So after a step only the marker must be durable (fsynced) before the next step starts; the
+state file and checkpoint.json are fsynced too only when they hold something the markers
+cannot rebuild (outputs, warnings, ``vars``). See docs/format.md, "Durability".
+
+A :class:`Recorder` without a run directory (``checkpoints.enabled: false``) writes nothing.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import json
+import math
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CheckpointError
+from ..store.models import Checkpoint, GroupState, Marker, RunStatus, StepState, utcnow
+from .outcomes import jsonable
+
+if TYPE_CHECKING:
+    from ..store.runs import RunDir
+    from .context import RunInfo
+    from .definition import WorkflowDefinition
+    from .resolve import RunOptions
+
+__all__ = ["Recorder"]
+
+
+class Recorder:
+    """The checkpoint files of one run, as this process executes it. Thread-safe."""
+
+    def __init__(
+        self,
+        definition: WorkflowDefinition,
+        run_dir: RunDir | None,
+        cp: Checkpoint | None,
+        done: set[int],
+        *,
+        fresh: bool,
+    ) -> None:
+        self.definition = definition
+        self.run_dir = run_dir
+        self.cp = cp
+        #: Steps with a marker: the source of truth for "complete".
+        self.done = done
+        #: True for a run created by this process (no earlier state files to read).
+        self.fresh = fresh
+        #: Serialises checkpoint writes and hook calls (parallel steps run in threads).
+        self.mutex = threading.RLock()
+        self._cursor = 0
+        #: Durations of the steps completed by this process; into checkpoint.json at the end
+        #: only, so the per-step rewrite does not grow with them.
+        self._durations: dict[str, float] = {}
+        #: ``vars`` and the number of warnings in the last durable checkpoint.json.
+        self._synced: tuple[str, int] | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """The run's warnings (a throwaway list when nothing is written)."""
+        return self.cp.warnings if self.cp is not None else []
+
+    def warn(self, message: str) -> None:
+        if self.cp is not None:
+            self.cp.warnings.append(message)
+
+    def prepare(self, options: RunOptions, environment: dict[str, Any], run: RunInfo) -> None:
+        """Mark the run ``running`` with this invocation's options and environment."""
+        cp = self.cp
+        if cp is None:
+            return
+        cp.status = RunStatus.RUNNING
+        cp.completed_steps = sorted(self.done)  # the markers are the truth
+        cp.options = options.to_json()
+        cp.execution_mode.parallel = options.parallel
+        cp.execution_mode.smart_execution = options.smart
+        cp.smart_execution.enabled = options.smart
+        cp.parallel_execution.enabled = options.parallel
+        cp.parallel_execution.max_workers = options.max_workers
+        groups = self.definition.groups
+        if [g.steps for g in cp.parallel_execution.groups] != [list(g) for g in groups]:
+            cp.parallel_execution.groups = [GroupState(steps=list(g)) for g in groups]
+        for state, members in zip(cp.parallel_execution.groups, groups, strict=True):
+            state.status = "completed" if set(members) <= self.done else "pending"
+        cp.environment = environment
+        self.save(run, current=self.first_pending())
+
+    def first_pending(self) -> int | None:
+        """The first step without a marker (amortised O(1))."""
+        total = len(self.definition.steps)
+        # `done` only grows while a run executes, so the first gap only moves forward.
+        while self._cursor < total and self._cursor in self.done:
+            self._cursor += 1
+        return self._cursor if self._cursor < total else None
+
+    def previous_attempts(self, step: int) -> int:
+        """How many times ``step`` started in this run before now."""
+        if self.run_dir is None or self.fresh:
+            return 0
+        previous = self.run_dir.read_state(step)
+        return previous.attempts if previous is not None else 0
+
+    def write_state(self, state: StepState, *, sync: bool = True) -> None:
+        if self.run_dir is not None:
+            self.run_dir.write_state(state, sync=sync)
+
+    def commit(self, state: StepState, run: RunInfo) -> None:
+        """A step succeeded: final state, checkpoint.json, then the marker (the commit point).
+
+        checkpoint.json is fsynced without its directory: the marker's directory fsync right
+        after persists both renames, and completion is reconciled from markers anyway.
+        """
+        # Step, name, time and duration are in the marker: a state file holding nothing more
+        # is rebuilt from it after a power cut, so it needs no fsync of its own.
+        self.write_state(state, sync=bool(state.outputs or state.warnings))
+        self.done.add(state.step)
+        if self.cp is not None:
+            if self.cp.completed_steps and self.cp.completed_steps[-1] < state.step:
+                self.cp.completed_steps.append(state.step)  # the usual, in-order case
+            else:
+                bisect.insort(self.cp.completed_steps, state.step)
+            self._durations[state.name] = state.duration_seconds or 0.0
+        self.save(run, current=self.first_pending(), rebuildable=True, sync_dir=False)
+        if self.run_dir is not None:
+            assert state.completed_at is not None and state.duration_seconds is not None
+            self.run_dir.write_marker(
+                Marker(
+                    STEP=state.step,
+                    NAME=state.name,
+                    COMPLETED_AT=state.completed_at,
+                    DURATION_SECONDS=state.duration_seconds,
+                )
+            )
+
+    def skipped(self, state: StepState) -> None:
+        """A step skipped instead of run: not fsynced, a skip is decided again on resume."""
+        self.write_state(state, sync=False)
+        if self.cp is not None:
+            smart = self.cp.smart_execution
+            if state.step not in smart.skipped_steps:
+                smart.skipped_steps.append(state.step)
+            smart.skip_reason = state.reason
+            smart.reasons[str(state.step)] = state.reason or ""
+
+    def set_group(self, run: RunInfo, group: int, status: str) -> None:
+        with self.mutex:
+            if self.cp is not None:
+                self.cp.parallel_execution.groups[group].status = status  # type: ignore[assignment]
+                # Group states are recomputed from the markers on resume.
+                self.save(run, current=self.first_pending(), rebuildable=True)
+
+    def finish(self, run: RunInfo, status: RunStatus, current: int | None) -> None:
+        """Record the run's final status (durable)."""
+        if self.cp is None:
+            return
+        self.cp.status = status
+        self.cp.finished_at = utcnow()
+        self._record_durations()
+        self.save(run, current=None if status is RunStatus.COMPLETED else current)
+
+    def save(
+        self,
+        run: RunInfo,
+        current: int | None,
+        *,
+        rebuildable: bool = False,
+        sync_dir: bool = True,
+    ) -> None:
+        """Rewrite checkpoint.json; ``rebuildable``: the caller's changes can be rebuilt from
+        the markers, so it is fsynced only if ``vars`` or the warnings changed too."""
+        if self.cp is None or self.run_dir is None:
+            return
+        with self.mutex:
+            cp = self.cp
+            if len(cp.completed_steps) != len(self.done):
+                cp.completed_steps = sorted(self.done)
+            cp.current_step = current
+            cp.last_checkpoint = utcnow()
+            cp.vars = jsonable(run.vars, cp.warnings, "vars")
+            # Serialised, so that a list in vars changed in place counts as a change. No
+            # sort_keys: a nested dict may mix key types (jsonable accepted it as it is).
+            synced = (json.dumps(cp.vars), len(cp.warnings))
+            durable = not rebuildable or synced != self._synced
+            self.run_dir.write_checkpoint(cp, sync=durable, sync_dir=sync_dir)
+            if durable:
+                self._synced = synced
+
+    def _record_durations(self) -> None:
+        """Bring ``durations`` up to date for every step with a marker (those completed in a
+        session that was killed are read from their markers)."""
+        assert self.cp is not None
+        self.cp.durations.update(self._durations)
+        self._durations.clear()
+        names = self.definition.step_names
+        for number in sorted(self.done):
+            if names[number] not in self.cp.durations and self.run_dir is not None:
+                marker = None
+                with contextlib.suppress(CheckpointError):  # durations only feed the ETA
+                    marker = self.run_dir.read_marker(number)
+                if marker is not None and math.isfinite(marker.DURATION_SECONDS):
+                    self.cp.durations[names[number]] = marker.DURATION_SECONDS

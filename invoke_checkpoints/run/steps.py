@@ -1,0 +1,205 @@
+"""Executing one step: announce it, run its task with its pre/post tasks, record the outcome.
+
+:class:`StepExecutor` holds what every step of one invocation shares (the Invoke config, the
+plugin host, the :class:`Recorder`, the signal guard). The sequential loop (``engine.py``) and
+parallel groups (``group.py``) both drive steps through it, so neither calls the other.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import TYPE_CHECKING, Any
+
+from invoke import Call, Collection, Context, Executor
+from invoke.exceptions import Exit
+
+from ..store.models import RunStatus, StepState, StepStatus, utcnow
+from .context import StepInfo
+from .outcomes import error_text, exit_code, is_json, jsonable, redact, strict_message
+from .signals import SignalGuard, Terminated, exit_code_for
+
+if TYPE_CHECKING:
+    from invoke import Config
+
+    from ..plugins.host import PluginHost
+    from .context import RunInfo
+    from .definition import StepSpec
+    from .record import Recorder
+
+__all__ = ["StepExecutor"]
+
+
+class StepExecutor:
+    """Step primitives for one invocation; thread-safe (the recorder's mutex serialises writes
+    and hook calls)."""
+
+    def __init__(
+        self,
+        config: Config,
+        remainder: str | None,
+        plugins: PluginHost,
+        recorder: Recorder,
+        run: RunInfo,
+    ) -> None:
+        #: The config steps run with (Invoke's, with the checkpoint runner).
+        self.config = config
+        self._remainder = remainder
+        self.plugins = plugins
+        self.recorder = recorder
+        self.run = run
+        self.guard = SignalGuard()
+
+    # -- announcing --------------------------------------------------------------------------
+
+    def notify(self, hook: str, **kwargs: Any) -> None:
+        with self.recorder.mutex:
+            self.plugins.notify(hook, run=self.run, **kwargs)
+
+    def pending(self, spec: StepSpec) -> StepInfo | None:
+        """Announce a step that will not run (complete, skipped) or return it to be run."""
+        info = StepInfo.of(spec, self.run)
+        if spec.number in self.recorder.done:
+            self.notify("checkpoints_step_skipped", step=info, reason="already_complete")
+            self.strict_check()
+            return None
+        self.interruption_point(info)
+        reason = self.plugins.first("checkpoints_should_skip_step", run=self.run, step=info)
+        self.strict_check()
+        if reason:
+            self._skip(info, str(reason))
+            self.strict_check()
+            return None
+        return info
+
+    def _skip(self, info: StepInfo, reason: str) -> None:
+        now = utcnow()
+        state = StepState(
+            step=info.number,
+            name=info.name,
+            status=StepStatus.SKIPPED,
+            started_at=now,
+            completed_at=now,
+            duration_seconds=0.0,
+            reason=reason,
+        )
+        with self.recorder.mutex:
+            self.recorder.skipped(state)
+            self.plugins.notify("checkpoints_step_skipped", run=self.run, step=info, reason=reason)
+
+    # -- running -----------------------------------------------------------------------------
+
+    def begin(self, spec: StepSpec, info: StepInfo) -> tuple[StepState, float]:
+        """Write the ``running`` state and fire ``checkpoints_step_start``."""
+        with self.recorder.mutex:
+            state = StepState(
+                step=spec.number,
+                name=spec.name,
+                status=StepStatus.RUNNING,
+                args=redact(jsonable(spec.args, info.warnings, "args")),
+                started_at=utcnow(),
+                attempts=self.recorder.previous_attempts(spec.number) + 1,
+            )
+            # Not fsynced: until the marker exists the step runs again after any crash.
+            self.recorder.write_state(state, sync=False)
+            self.plugins.notify("checkpoints_step_start", run=self.run, step=info)
+        return state, time.monotonic()
+
+    def call_task(self, spec: StepSpec, config: Config | None = None) -> Any:
+        """Run the step's task with its pre/post tasks, the way Invoke's Executor expands them."""
+        config = config or self.config
+        executor = Executor(Collection(), config=config)
+        main = Call(spec.task, kwargs=dict(spec.args))
+        calls = executor.expand_calls([main])
+        if config.get("tasks", {}).get("dedupe", True):
+            calls = executor.dedupe(calls)
+        result = None
+        for call in calls:
+            value = call.task(self._context(config), *call.args, **call.kwargs)
+            if call is main:
+                result = value
+        return result
+
+    def _context(self, config: Config) -> Context:
+        # Like Executor: a new Context per call on the same config (Invoke 3 adds `remainder`).
+        if self._remainder is None:
+            return Context(config=config)
+        return Context(config=config, remainder=self._remainder)  # type: ignore[call-arg,unused-ignore]
+
+    def ended(
+        self,
+        state: StepState,
+        info: StepInfo,
+        started: float,
+        error: BaseException | None,
+        result: Any = None,
+    ) -> None:
+        """Record the outcome: state file, checkpoint.json, then the marker (the commit point)."""
+        if error is None and result is not None and is_json(result):
+            info.outputs["result"] = result
+        with self.recorder.mutex:
+            state.duration_seconds = round(time.monotonic() - started, 3)
+            state.completed_at = utcnow()
+            state.outputs = jsonable(info.outputs, info.warnings, "outputs")
+            state.warnings = list(info.warnings)
+            if error is None:
+                state.status, state.exit_code = StepStatus.COMPLETED, 0
+                self.recorder.commit(state, self.run)
+                self.plugins.notify(
+                    "checkpoints_step_complete", run=self.run, step=info, state=state
+                )
+                return
+            interrupted = isinstance(error, (KeyboardInterrupt, Terminated))
+            interrupted = interrupted or self.guard.received is not None
+            state.status = StepStatus.INTERRUPTED if interrupted else StepStatus.FAILED
+            state.exit_code = exit_code(error, self.guard.received)
+            state.errors = [error_text(error)]
+            self.recorder.write_state(state)
+            self.plugins.notify(
+                "checkpoints_step_failed", run=self.run, step=info, state=state, error=error
+            )
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def interruption_point(self, info: StepInfo) -> None:
+        """Act on a signal that arrived while a checkpoint was being written."""
+        try:
+            self.guard.check()
+        except (KeyboardInterrupt, Terminated) as exc:
+            self.stop(info, exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
+
+    def stop(self, info: StepInfo, signum: int) -> None:
+        """Record the run interrupted at ``info`` and exit 128+signum."""
+        self.finish(RunStatus.INTERRUPTED, current=info.number)
+        name = signal.Signals(signum).name
+        resumable = self.recorder.run_dir is not None
+        where = f"; resume with: invoke {self.run.name} --resume" if resumable else ""
+        message = f"{name}: stopped at step {info.number} ({info.name}){where}"
+        raise Exit(message, exit_code_for(signum))
+
+    def fail(self, current: int) -> None:
+        self.finish(RunStatus.FAILED, current=current)
+
+    def finish(self, status: RunStatus, current: int | None = None) -> None:
+        """Record the final status, then fire ``checkpoints_workflow_finish``."""
+        recorder = self.recorder
+        with recorder.mutex:
+            recorder.finish(self.run, status, current)
+            self.run.status = status.value
+            noted = len(recorder.warnings)
+            self.plugins.notify("checkpoints_workflow_finish", run=self.run, status=status.value)
+            if recorder.cp is not None and len(recorder.warnings) > noted:
+                # A finish hook raised: keep its warning (the final status is already on disk).
+                recorder.save(self.run, current=recorder.cp.current_step)
+
+    def strict_check(self) -> None:
+        """With ``checkpoints.strict_plugins``, a hook that raised fails the run here.
+
+        Called only where every checkpoint file is consistent (between steps).
+        """
+        failure = self.plugins.strict_failure
+        if failure is None:
+            return
+        self.plugins.strict_failure = None
+        self.finish(RunStatus.FAILED, current=self.recorder.first_pending())
+        raise Exit(strict_message(failure), 1)
