@@ -1,22 +1,19 @@
-"""Atomic, durable file writes (temp file, fsync, ``os.replace``, directory fsync) and reads
-that refuse symbolic links; with the test-only fault injection of the crash matrix."""
+"""Atomic, durable file writes (temp file, fsync, ``os.replace``, directory fsync), with the
+test-only fault injection of the crash matrix."""
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import itertools
 import os
 import signal
 import threading
 from typing import TYPE_CHECKING
 
-from ..errors import CorruptCheckpointError
-
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["LINK", "PRIVATE_MODES", "SHARED_MODES", "atomic_write", "fsync_dir", "read_file"]
+__all__ = ["LINK", "PRIVATE_MODES", "SHARED_MODES", "atomic_write", "fsync_dir"]
 
 LINK = "is a symbolic link; a run's files are never read or written through links"
 #: (directory, file) modes: private by default, the spec's 0755/0644 with permissions: shared.
@@ -92,15 +89,3 @@ def atomic_write(
     if durable and sync_dir:
         fsync_dir(path.parent)
         _crash_point(nth, "dirsync")
-
-
-def read_file(path: Path) -> bytes:
-    """A run file's bytes, never through a link; ``CorruptCheckpointError`` if unreadable."""
-    try:
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise CorruptCheckpointError(f"{path}: file is missing", path=path) from None
-    except OSError as exc:
-        why = LINK if exc.errno == errno.ELOOP else f"cannot read ({exc.strerror})"
-        raise CorruptCheckpointError(f"{path}: {why}", path=path) from None

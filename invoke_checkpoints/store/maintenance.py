@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -86,10 +85,7 @@ class CleanPlan:
 
 def _age_days(store: Store, run_id: str, now: float) -> float:
     # Last activity counts, so a week-old run resumed yesterday is not "old".
-    try:
-        mtime = (store.root / run_id / "checkpoint.json").stat().st_mtime
-    except OSError:
-        mtime = 0.0
+    mtime = store.backend.mtime(f"{run_id}/checkpoint.json") or 0.0
     last = max(mtime, run_started(run_id).timestamp())
     return (now - last) / _DAY
 
@@ -144,13 +140,9 @@ def clean_runs(store: Store, workflow: str, plan: CleanPlan, *, strict: bool) ->
             continue
         healthy.append(run_id)
     for run_id in healthy:
-        path = store.root / run_id
-        if path.is_symlink():  # never follow a link out of the store
+        if store.backend.kind(run_id) != "dir":  # never follow a link out of the store
             continue
-        # Rename first: a half-deleted directory never looks like a run again.
-        doomed = store.root / f".deleting-{run_id}-{os.getpid()}"
-        os.replace(path, doomed)
-        shutil.rmtree(doomed)
+        store.backend.remove_run(run_id, f".deleting-{run_id}-{os.getpid()}")
     return healthy
 
 

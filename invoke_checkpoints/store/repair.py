@@ -10,13 +10,10 @@ atomically, checkpoint.json first, so a repair that is itself killed can simply 
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import CheckpointError, CorruptCheckpointError
-from .atomic import atomic_write
 from .models import Checkpoint, Marker, RunStatus, StepState, StepStatus, metadata, utcnow
 from .runs import marker_name, run_started, state_name
 
@@ -32,6 +29,8 @@ __all__ = ["FileFix", "RepairPlan", "plan_repair", "repair"]
 class FileFix:
     """A damaged marker or state file: kept aside, and replaced by ``data`` unless ``None``."""
 
+    #: The file's name in its run (``step_02.complete``, ``state/step_02_state.json``).
+    name: str
     path: Path
     data: bytes | None
     #: What is wrong with it.
@@ -90,7 +89,8 @@ def _sound_states(
 ) -> dict[int, StepState]:
     states: dict[int, StepState] = {}
     for number in sorted(run_dir.state_steps()):
-        path = run_dir.state_dir / state_name(number)
+        name = f"state/{state_name(number)}"
+        path = run_dir.where(name)
         try:
             state = run_dir.read_state(number)
         except CorruptCheckpointError as exc:
@@ -101,7 +101,7 @@ def _sound_states(
                     states[number] = state
                 continue
             why = f"{path}: records step {number} as {state.name!r}, not a step of this run"
-        fixes.append(FileFix(path, None, why))
+        fixes.append(FileFix(name, path, None, why))
         notes.append(f"{why}; fix: keep it aside as {path.name}.corrupt-<timestamp>")
     return states
 
@@ -117,7 +117,8 @@ def _sound_markers(
 ) -> set[int]:
     done: set[int] = set()
     for number in sorted(run_dir.marker_steps()):
-        path = run_dir.path / marker_name(number)
+        name = marker_name(number)
+        path = run_dir.where(name)
         expected = steps[number] if number < len(steps) else None
         try:
             marked = run_dir.read_marker(number)
@@ -148,11 +149,11 @@ def _sound_markers(
                 COMPLETED_AT=state.completed_at,
                 DURATION_SECONDS=state.duration_seconds,
             )
-            fixes.append(FileFix(path, marker.to_text(), why))
+            fixes.append(FileFix(name, path, marker.to_text(), why))
             notes.append(f"{why}; fix: rewrite it from {state_name(number)} (completed)")
             done.add(number)
         else:
-            fixes.append(FileFix(path, None, why))
+            fixes.append(FileFix(name, path, None, why))
             notes.append(f"{why}; fix: keep it aside, step {number} will run again")
     return done
 
@@ -190,20 +191,16 @@ def _rebuild(
     )
 
 
-def _keep(path: Path, stamp: str, *, move: bool) -> str:
-    """Keep the damaged ``path`` as ``<name>.corrupt-<stamp>[-N]``; returns that name."""
+def _keep(run_dir: RunDir, name: str, stamp: str, *, move: bool) -> str:
+    """Keep the damaged file ``name`` as ``<name>.corrupt-<stamp>[-N]``; returns that name."""
+    backend = run_dir.backend
     for n in range(1, 1000):
-        kept = path.with_name(f"{path.name}.corrupt-{stamp}" + (f"-{n}" if n > 1 else ""))
-        if os.path.lexists(kept):
+        kept = f"{name}.corrupt-{stamp}" + (f"-{n}" if n > 1 else "")
+        if backend.kind(run_dir.key(kept)) is not None:
             continue
-        if move:
-            os.rename(path, kept)
-        else:
-            try:  # a second name for the same file: the original stays in place until replaced
-                os.link(path, kept, follow_symlinks=False)
-            except OSError:
-                shutil.copy2(path, kept, follow_symlinks=False)
-        return kept.name
+        backend.keep_aside(run_dir.key(name), run_dir.key(kept), move=move)
+        return kept.rpartition("/")[2]
+    path = run_dir.where(name)
     raise CheckpointError(f"{path}: too many damaged copies kept beside it", path=path)
 
 
@@ -213,19 +210,18 @@ def repair(plan: RepairPlan) -> str | None:
     if plan.rebuilt is None:
         return None
     stamp = f"{utcnow():%Y%m%dT%H%M%SZ}"
-    path = plan.run_dir.checkpoint_path
+    run_dir = plan.run_dir
+    backend = run_dir.backend
     kept = None
-    if plan.checkpoint_damaged and os.path.lexists(path):
-        kept = _keep(path, stamp, move=False)
-    plan.run_dir.write_checkpoint(plan.rebuilt)
+    if plan.checkpoint_damaged and backend.kind(run_dir.key("checkpoint.json")) is not None:
+        kept = _keep(run_dir, "checkpoint.json", stamp, move=False)
+    run_dir.write_checkpoint(plan.rebuilt)
     for fix in plan.fixes:
-        if not os.path.lexists(fix.path):
+        if backend.kind(run_dir.key(fix.name)) is None:
             continue
-        _keep(fix.path, stamp, move=fix.data is None)
+        _keep(run_dir, fix.name, stamp, move=fix.data is None)
         if fix.data is not None:
-            atomic_write(
-                fix.path, fix.data, durable=plan.run_dir.durable, mode=plan.run_dir.file_mode
-            )
+            backend.replace(run_dir.key(fix.name), fix.data, durable=True)
     with contextlib.suppress(OSError):
-        plan.run_dir.sweep_temp_files()
+        run_dir.sweep_temp_files()
     return kept

@@ -1,0 +1,243 @@
+"""One run and its files: ``checkpoint.json``, ``step_NN.complete``, ``state/step_NN_state.json``.
+
+Every read and write goes through the store's :class:`~.backend.Backend`. The ``*_doc``
+readers return validated dicts without building the pydantic models for a healthy file
+(``reading.py``); the others return the models.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..errors import CorruptCheckpointError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from .backend import Backend
+    from .models import Checkpoint, Marker, StepState
+
+__all__ = ["RunDir", "marker_name", "state_name"]
+
+_T = TypeVar("_T")
+_MARKER = re.compile(r"^step_(\d+)\.complete$")
+_STATE = re.compile(r"^step_(\d+)_state\.json$")
+CHECKPOINT = "checkpoint.json"
+
+
+def marker_name(step: int) -> str:
+    return f"step_{step:02d}.complete"
+
+
+def state_name(step: int) -> str:
+    return f"step_{step:02d}_state.json"
+
+
+class RunDir:
+    """One run of a workflow in a store."""
+
+    __slots__ = ("backend", "run_id")
+
+    def __init__(self, backend: Backend, run_id: str) -> None:
+        self.backend = backend
+        self.run_id = run_id
+
+    # -- keys and paths ------------------------------------------------------------------
+
+    def key(self, name: str) -> str:
+        """The store key of a file of this run (``checkpoint.json``, ``state/...``)."""
+        return f"{self.run_id}/{name}"
+
+    def where(self, name: str) -> Path:
+        return self.backend.where(self.key(name))
+
+    @property
+    def path(self) -> Path:
+        return self.backend.where(self.run_id)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.where(CHECKPOINT)
+
+    @property
+    def durable(self) -> bool:
+        return self.backend.durable
+
+    # -- checkpoint.json -----------------------------------------------------------------
+
+    def read_checkpoint(self, *, check_files: bool = True) -> Checkpoint:
+        """checkpoint.json as the model, validated; with ``check_files`` every marker and state
+        file of the run must parse and agree with it too, so no command acts on a damaged run."""
+        from .models import Checkpoint
+
+        cp = self._load(CHECKPOINT, Checkpoint.from_json)
+        self._check_identity(cp.workflow_id, cp.steps, check_files)
+        return cp
+
+    def checkpoint_doc(self, *, check_files: bool = True) -> dict[str, Any]:
+        """checkpoint.json as a dict, validated exactly like ``read_checkpoint``."""
+        from .reading import load_checkpoint
+
+        doc = self._load(CHECKPOINT, load_checkpoint)
+        self._check_identity(doc["workflow_id"], doc["steps"], check_files)
+        return doc
+
+    def write_checkpoint(self, cp: Checkpoint, *, sync: bool = True, sync_dir: bool = True) -> None:
+        """``sync=False`` when every change since the last durable write can be rebuilt from
+        the markers; ``sync_dir=False`` when the marker's directory fsync follows at once."""
+        self.backend.replace(self.key(CHECKPOINT), cp.to_json(), durable=sync, sync_dir=sync_dir)
+
+    def _load(self, name: str, loader: Callable[..., _T]) -> _T:
+        path = self.where(name)
+        try:
+            return loader(self.backend.read(self.key(name)), source=str(path))
+        except CorruptCheckpointError as exc:
+            exc.run_id, exc.path = self.run_id, path
+            raise
+
+    def _check_identity(self, workflow_id: str, steps: list[str], check_files: bool) -> None:
+        if workflow_id != self.run_id:
+            why = f"workflow_id {workflow_id!r} does not match its directory {self.run_id!r}"
+            raise self._corrupt(CHECKPOINT, why)
+        if check_files:
+            self.check_files(steps)
+
+    def check_files(self, steps: list[str]) -> dict[int, dict[str, Any]]:
+        """Every marker and state file parses and names its own step of ``steps``; the state
+        files read on the way, by step (so ``status`` does not read them twice)."""
+        for number in sorted(self.marker_steps()):
+            marker = self.marker_doc(number)
+            expected = steps[number] if number < len(steps) else None
+            if marker is not None and (number, expected) != (marker["STEP"], marker["NAME"]):
+                raise self._corrupt(
+                    marker_name(number),
+                    f"records step {marker['STEP']} ({marker['NAME']!r}) but step {number} of "
+                    "the run " + (f"is {expected!r}" if expected is not None else "does not exist"),
+                )
+        states: dict[int, dict[str, Any]] = {}
+        for number in sorted(self.state_steps()):
+            state = self.state_doc(number)
+            if state is None:
+                continue
+            expected = steps[number] if number < len(steps) else None
+            if state["name"] != expected:
+                raise self._corrupt(
+                    f"state/{state_name(number)}",
+                    f"records step {number} as {state['name']!r} but step {number} of the run "
+                    + (f"is {expected!r}" if expected is not None else "does not exist"),
+                )
+            states[number] = state
+        return states
+
+    def _corrupt(self, name: str, why: str) -> CorruptCheckpointError:
+        path = self.where(name)
+        return CorruptCheckpointError(f"{path}: {why}", run_id=self.run_id, path=path)
+
+    # -- state files ---------------------------------------------------------------------
+
+    def _state_key(self, step: int) -> str | None:
+        """The state file of ``step``; ``None`` when there is none, or it is empty.
+
+        This package never writes an empty file. An empty state file is what a power cut can
+        leave of one renamed into place without fsync (on file systems that do not flush data
+        before a rename): such a state held nothing that is not rebuilt from its marker, or
+        decided again for a step without one.
+        """
+        name = f"state/{state_name(step)}"
+        kind = self.backend.kind(self.key(name))
+        if kind is None:
+            return None
+        if kind == "file" and self.backend.size(self.key(name)) == 0:
+            return None
+        return name
+
+    def read_state(self, step: int) -> StepState | None:
+        from .models import StepState
+
+        return self._load_state(step, StepState.from_json, lambda state: state.step)
+
+    def state_doc(self, step: int) -> dict[str, Any] | None:
+        """A state file as a dict (see ``checkpoint_doc``); ``None`` when there is none."""
+        from .reading import load_state
+
+        return self._load_state(step, load_state, lambda state: state["step"])
+
+    def _load_state(
+        self, step: int, loader: Callable[..., _T], number_of: Callable[[_T], int]
+    ) -> _T | None:
+        name = self._state_key(step)
+        if name is None:
+            return None
+        state = self._load(name, loader)
+        if number_of(state) != step:
+            raise self._corrupt(name, f"its 'step' field says {number_of(state)}, not {step}")
+        return state
+
+    def state_steps(self) -> set[int]:
+        """Step numbers that have a state file (a link named like one is found too, so that
+        reading it refuses the run)."""
+        return self._numbered(self.key("state"), _STATE)
+
+    def write_state(self, state: StepState, *, sync: bool = True) -> None:
+        """``sync=False`` for a state a power cut may lose: ``running`` (the step has no marker
+        and runs again), ``skipped`` (decided again on resume), or ``completed`` with nothing
+        its marker does not record (rebuilt from the marker)."""
+        key = self.key(f"state/{state_name(state.step)}")
+        self.backend.replace(key, state.to_json(), durable=sync)
+
+    # -- markers -------------------------------------------------------------------------
+
+    def write_marker(self, marker: Marker) -> None:
+        # The marker is the commit point of a step: always durable when fsync is on.
+        self.backend.replace(self.key(marker_name(marker.STEP)), marker.to_text(), durable=True)
+
+    def read_marker(self, step: int) -> Marker | None:
+        from .models import Marker
+
+        name = marker_name(step)
+        if self.backend.kind(self.key(name)) is None:
+            return None
+        return self._load(name, Marker.from_text)
+
+    def marker_doc(self, step: int) -> dict[str, Any] | None:
+        """A marker as a dict (see ``checkpoint_doc``); ``None`` when there is none."""
+        from .reading import load_marker
+
+        name = marker_name(step)
+        if self.backend.kind(self.key(name)) is None:
+            return None
+        return self._load(name, load_marker)
+
+    def remove_marker(self, step: int) -> None:
+        self.backend.remove(self.key(marker_name(step)))
+
+    def marker_steps(self) -> set[int]:
+        """Step numbers that have a completion marker: the source of truth for "complete"."""
+        return self._numbered(self.run_id, _MARKER)
+
+    def _numbered(self, key: str, pattern: re.Pattern[str]) -> set[int]:
+        found: set[int] = set()
+        for name, kind in self.backend.listing(key):
+            m = pattern.match(name)
+            if m and kind in ("file", "link"):
+                found.add(int(m.group(1)))
+        return found
+
+    # -- housekeeping --------------------------------------------------------------------
+
+    def sweep_temp_files(self) -> None:
+        """Remove temp files left by a killed writer; they never hold committed data."""
+        for folder in (self.run_id, self.key("state")):
+            for name, kind in self.backend.listing(folder):
+                if kind != "dir" and name.startswith(".") and name.endswith(".tmp"):
+                    self.backend.remove(f"{folder}/{name}")
+
+    def size_bytes(self) -> int:
+        total = 0
+        for folder in (self.run_id, self.key("state")):
+            for name, kind in self.backend.listing(folder):
+                if kind == "file":
+                    total += self.backend.size(f"{folder}/{name}")
+        return total
