@@ -19,8 +19,8 @@ from .conftest import Project, run_files
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "compat_1_0_0"
 FAILED = "pipeline_20261130_111908"
 COMPLETED = "pipeline_20261130_111910"
-#: Retention is measured from the runs' own timestamps, which only get older; a resume must
-#: not clean the other run away once the real clock is days past them.
+#: Retention (which compares the wall clock with run ids and checkpoint.json mtimes) is beside
+#: the point here: keep a resume from cleaning the other run away.
 NO_AUTO_CLEAN = {"INVOKE_CHECKPOINTS_AUTO_CLEAN": ""}
 
 

@@ -84,17 +84,16 @@ def fail_once(project: Project) -> Path:
     return project.only_run()
 
 
-def failed_template(root: Path) -> Path:
-    """A project whose one run of ``fast_steps`` failed at step 1: marker 0, states 0 and 1."""
+@pytest.fixture(scope="module")
+def failed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose one run of ``fast_steps`` failed at step 1: marker 0, states 0 and 1.
+
+    A template: copy it with ``scratch(template)``; never change it.
+    """
+    root = tmp_path_factory.mktemp("template") / "proj"
     with pytest.MonkeyPatch.context() as mp:
         clean_env(mp)
         root.mkdir(parents=True)
         fail_once(Project(root, mp))
         (root / "log.txt").unlink()
     return root
-
-
-@pytest.fixture(scope="module")
-def failed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The failed-run template (copy it with ``scratch(template)``; never change it)."""
-    return failed_template(tmp_path_factory.mktemp("template") / "proj")
