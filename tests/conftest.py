@@ -1,4 +1,9 @@
-"""Shared fixtures: a project directory with a tasks.py, run in-process and as a real process."""
+"""Shared fixtures: a project directory with a tasks.py, run in-process and as a real process.
+
+A test starts from a fixture project (``project.use("<name>")`` copies ``tests/projects/<name>/``)
+or, for a genuinely one-off tasks.py of a few lines, writes it (``project.write``). Anything
+that waits for a condition polls it with ``wait_for``.
+"""
 
 from __future__ import annotations
 
