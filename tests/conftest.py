@@ -1,4 +1,9 @@
-"""Shared fixtures: a project directory with a tasks.py, run in-process and as a real process."""
+"""Shared fixtures: a project directory with a tasks.py, run in-process and as a real process.
+
+A test starts from a fixture project (``project.use("<name>")`` copies ``tests/projects/<name>/``)
+or, for a genuinely one-off tasks.py of a few lines, writes it (``project.write``). Anything
+that waits for a condition polls it with ``wait_for``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,20 +21,23 @@ import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 from invoke import Program
 
-import invoke_checkpoints
-
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+
+T = TypeVar("T")
 
 # tasks.py is rewritten within the same second by many tests; stale .pyc files would hide that.
 sys.dont_write_bytecode = True
 
 INVOKE = [sys.executable, "-m", "invoke"]
+
+#: Fixture projects: ``tests/projects/<name>/`` (a tasks.py, documented at its top).
+PROJECTS = Path(__file__).resolve().parent / "projects"
 
 
 @dataclass
@@ -49,10 +58,33 @@ class Project:
         self._monkeypatch = monkeypatch
         self._procs: list[subprocess.Popen[str]] = []
 
+    def use(self, name: str) -> Path:
+        """Copy the fixture project ``tests/projects/<name>/`` here; the path of its tasks.py.
+
+        Files get a fresh mtime (``shutil.copy``), as if written now.
+        """
+        shutil.copytree(
+            PROJECTS / name,
+            self.root,
+            dirs_exist_ok=True,
+            copy_function=shutil.copy,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+        return self.root / "tasks.py"
+
     def write(self, source: str, name: str = "tasks.py") -> Path:
+        """Write a small one-off file (``source`` is dedented)."""
         path = self.root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(source))
+        return path
+
+    def edit(self, old: str, new: str, name: str = "tasks.py") -> Path:
+        """Replace ``old``, which must occur exactly once in ``name``, by ``new``."""
+        path = self.root / name
+        text = path.read_text()
+        assert text.count(old) == 1, f"{old!r} is not in {path} exactly once"
+        path.write_text(text.replace(old, new))
         return path
 
     def invoke(
@@ -193,31 +225,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
     proj.reap()
 
 
-#: A three-step workflow; step ``test`` fails with exit code $FAIL_CODE when $FAIL is set.
-THREE_STEPS = """
-    import os
-    from invoke import Collection, task
-    from invoke_checkpoints import workflow, current_step
-
-    @task
-    def lint(c):
-        c.run("echo lint-ran >> log.txt")
-        current_step().outputs["checked"] = 3
-
-    @task
-    def test(c):
-        c.run("echo test-ran >> log.txt")
-        if os.environ.get("FAIL"):
-            c.run("exit " + os.environ.get("FAIL_CODE", "3"))
-
-    @task
-    def docs(c):
-        c.run("echo docs-ran >> log.txt")
-        return {"pages": 2}
-
-    ns = Collection(lint, test, docs)
-    ns.add_collection(workflow(lint, test, docs))
-"""
+#: The text of ``tests/projects/three_steps/tasks.py``, for tests that write it themselves
+#: (prefer ``project.use("three_steps")``).
+THREE_STEPS = (PROJECTS / "three_steps" / "tasks.py").read_text()
 
 
 def log_lines(project: Project) -> list[str]:
@@ -230,84 +240,65 @@ RUN_ID = re.compile(
     r"(?P<name>[A-Za-z][\w-]*)_(?P<stamp>\d{8}_\d{6})(?:_(?P<n>[1-9]\d*))?", re.ASCII
 )
 
-#: Three steps; each appends its name to log.txt. ``slow`` blocks when $SLOW is set: its child
-#: (Python, exec'd in place of the shell) writes its pid to child.pid, creates ``started`` and
-#: sleeps 30 s. With $HOLD set it runs a Python loop that waits for a ``release`` file.
-#: A second workflow, ``release``, has steps first and last.
-SLEEPY = """
-    import os, sys, time
-    from pathlib import Path
-    from invoke import Collection, task
-    from invoke_checkpoints import workflow
 
-    # The child says it is ready itself, once it is the program that gets the signal (a shell
-    # can drop a signal that reaches it just before `exec`); SIGINT kills it without traceback.
-    SLEEP_CHILD = 'exec "' + sys.executable + '" -c "' + "; ".join([
-        "import os, signal, time",
-        "signal.signal(signal.SIGINT, signal.SIG_DFL)",
-        "open('child.pid', 'w').write(str(os.getpid()) + chr(10))",
-        "open('started', 'w').close()",
-        "time.sleep(30)",
-    ]) + '"'
-
-    @task
-    def first(c):
-        c.run("echo first >> log.txt")
-
-    @task
-    def slow(c):
-        c.run("echo slow >> log.txt")
-        if os.environ.get("SLOW"):
-            c.run(SLEEP_CHILD)
-        if os.environ.get("HOLD"):
-            Path("started").write_text(str(os.getpid()))
-            deadline = time.monotonic() + 60
-            while not Path("release").exists() and time.monotonic() < deadline:
-                time.sleep(0.02)
-
-    @task
-    def last(c):
-        c.run("echo last >> log.txt")
-
-    ns = Collection(first, slow, last)
-    ns.add_collection(workflow(first, slow, last))
-    ns.add_collection(workflow(first, last, name="release"))
-"""
+class WaitTimeout(AssertionError):
+    """``wait_for`` gave up: the condition never held within its timeout."""
 
 
-def wait_for(path: Path, proc: subprocess.Popen[str] | None = None, timeout: float = 30) -> None:
-    """Poll until ``path`` exists; fail at once, with its output, if ``proc`` exits first."""
+def wait_for(
+    predicate: Callable[[], T | None],
+    *,
+    timeout: float = 30,
+    interval: float = 0.02,
+    proc: subprocess.Popen[str] | None = None,
+    what: str = "",
+) -> T:
+    """Poll ``predicate`` until it returns something truthy, and return that.
+
+    The predicate is tried at least once, even with ``timeout=0``. Raises ``WaitTimeout``
+    (an ``AssertionError``) after ``timeout`` seconds. With ``proc``, fails at once, with its
+    output, when that process exits before the condition holds.
+    """
     deadline = time.monotonic() + timeout
-    while not path.exists():
+    while True:
+        result = predicate()
+        if result:
+            return result
         if proc is not None and proc.poll() is not None:
             out, err = proc.communicate()
-            pytest.fail(f"process exited {proc.returncode} before {path.name}:\n{out}\n{err}")
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
+            pytest.fail(
+                f"process exited {proc.returncode} before {what or predicate}:\n{out}\n{err}"
+            )
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"{what or predicate} never held within {timeout} s")
+        time.sleep(interval)
 
 
 def read_pid(path: Path, proc: subprocess.Popen[str] | None = None, timeout: float = 30) -> int:
     """The pid a child wrote to ``path`` (``echo $$ > path``), once its line is complete."""
-    deadline = time.monotonic() + timeout
-    while True:
-        wait_for(path, proc, timeout)
-        text = path.read_text()
-        if text.endswith("\n"):
-            return int(text)
-        assert time.monotonic() < deadline, f"{path} never got a whole line"
-        time.sleep(0.01)
+
+    def whole_line() -> int | None:
+        text = path.read_text() if path.exists() else ""
+        return int(text) if text.endswith("\n") else None
+
+    return wait_for(whole_line, timeout=timeout, proc=proc, what=f"a whole line in {path}")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def pid_gone(pid: int, timeout: float = 5) -> bool:
-    """True once no process ``pid`` exists (polls up to ``timeout`` seconds)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.02)
-    return False
+    """True once no process ``pid`` exists (polls up to ``timeout`` seconds), else False."""
+    try:
+        wait_for(lambda: not pid_alive(pid), timeout=timeout, what=f"process {pid} to end")
+    except WaitTimeout:
+        return False
+    return True
 
 
 def lock_is_free(path: Path) -> bool:
@@ -337,19 +328,31 @@ def run_files(run: Path) -> dict[str, bytes]:
     return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
 
 
-__all__ = [
-    "INVOKE",
-    "RUN_ID",
-    "SLEEPY",
-    "THREE_STEPS",
-    "Outcome",
-    "Project",
-    "invoke_checkpoints",
-    "lock_is_free",
-    "log_lines",
-    "one_line",
-    "pid_gone",
-    "read_pid",
-    "run_files",
-    "wait_for",
-]
+def store_files(project: Project) -> dict[str, bytes]:
+    """Every file of the store with its bytes, except the lock's own bookkeeping.
+
+    Every invocation that takes the lock records its pid in ``<workflow>.lock.json``: that
+    says who last held the lock, nothing about a run, so it is left out of "unchanged".
+    """
+    return {k: v for k, v in project.snapshot().items() if ".lock" not in k}
+
+
+def rename_run(run: Path, new_id: str) -> Path:
+    """Give a run another id (directory and ``workflow_id``), keeping its files consistent."""
+    path = run / "checkpoint.json"
+    cp = json.loads(path.read_text())
+    cp["workflow_id"] = new_id
+    path.write_text(json.dumps(cp))
+    return run.rename(run.with_name(new_id))
+
+
+def age_run(run: Path, days: float) -> Path:
+    """Make a run ``days`` old: an id from then, and checkpoint.json last written then."""
+    then = time.time() - days * 86_400
+    workflow = RUN_ID.fullmatch(run.name)
+    assert workflow is not None, run.name
+    aged = rename_run(
+        run, f"{workflow['name']}_" + time.strftime("%Y%m%d_%H%M%S", time.gmtime(then))
+    )
+    os.utime(aged / "checkpoint.json", (then, then))
+    return aged

@@ -14,13 +14,10 @@ from invoke import Collection, Context, Program, Task
 
 from invoke_checkpoints import workflow
 
-from .conftest import THREE_STEPS, Project, log_lines
+from .conftest import Project, log_lines, rename_run
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-#: THREE_STEPS plus a second workflow, ``release``, made of docs and lint.
-TWO_WORKFLOWS = THREE_STEPS + "    ns.add_collection(workflow(docs, lint, name='release'))\n"
 
 STATUS_KEYS = {
     "workflow",
@@ -39,6 +36,13 @@ STATUS_KEYS = {
     "resume_command",
 }
 STATUS_STEP_KEYS = {"number", "name", "status", "duration_seconds", "exit_code", "reason", "error"}
+
+
+@pytest.fixture
+def two_workflows(project: Project, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``three_steps`` with its second workflow, ``release`` (docs, lint), for the whole test."""
+    monkeypatch.setenv("RELEASE_WORKFLOW", "1")
+    return project.use("three_steps")
 
 
 def _namespace(path: Path) -> Collection:
@@ -69,9 +73,9 @@ def test_workflow_returns_a_collection_named_after_it() -> None:
     assert {"run", "status", "resume"} <= set(release.task_names)
 
 
-def test_list_shows_every_task_of_both_workflows(project: Project) -> None:
+def test_list_shows_every_task_of_both_workflows(project: Project, two_workflows: Path) -> None:
     """`invoke --list` names every task of each workflow collection."""
-    ns = _namespace(project.write(TWO_WORKFLOWS))
+    ns = _namespace(two_workflows)
     outcome = project.invoke("--list")
     assert outcome.code == 0, outcome.err
     listed = {line.split()[0] for line in outcome.out.splitlines() if line.startswith("  ")}
@@ -83,9 +87,9 @@ def test_list_shows_every_task_of_both_workflows(project: Project) -> None:
     assert "release.run (release)" in outcome.out
 
 
-def test_help_shows_every_flag_of_every_task(project: Project) -> None:
+def test_help_shows_every_flag_of_every_task(project: Project, two_workflows: Path) -> None:
     """`invoke --help <task>` documents each flag the task accepts."""
-    ns = _namespace(project.write(TWO_WORKFLOWS))
+    ns = _namespace(two_workflows)
     flow = ns.collections["workflow"]
     for name in flow.task_names:
         outcome = project.invoke("--help", f"workflow.{name}")
@@ -104,7 +108,7 @@ def test_help_shows_every_flag_of_every_task(project: Project) -> None:
 
 def test_program_run_without_exit(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """Program(...).run(argv, exit=False), as Invoke's docs suggest, runs and records the run."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     monkeypatch.chdir(project.root)
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     monkeypatch.setenv("FAIL", "1")
@@ -125,40 +129,19 @@ def test_program_run_without_exit(project: Project, monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.parametrize(
-    ("code", "body"),
+    ("code", "bad"),
     [
-        pytest.param(1, 'c.run("exit 1")', id="command-exit-1"),
-        pytest.param(3, 'c.run("exit 3")', id="command-exit-3"),
-        pytest.param(42, 'c.run("exit 42")', id="command-exit-42"),
-        pytest.param(7, 'raise Exit("giving up", 7)', id="invoke-exit-7"),
-        pytest.param(1, 'raise ValueError("bug in the task")', id="python-exception"),
+        pytest.param(1, "exit 1", id="command-exit-1"),
+        pytest.param(3, "exit 3", id="command-exit-3"),
+        pytest.param(42, "exit 42", id="command-exit-42"),
+        pytest.param(7, "invoke-exit", id="invoke-exit-7"),
+        pytest.param(1, "python-exception", id="python-exception"),
     ],
 )
-def test_real_process_exits_with_step_code(project: Project, code: int, body: str) -> None:
+def test_real_process_exits_with_step_code(project: Project, code: int, bad: str) -> None:
     """A failing step: invoke exits with the step's own code; later steps do not run."""
-    project.write(
-        f"""
-        from invoke import Collection, task
-        from invoke.exceptions import Exit
-        from invoke_checkpoints import workflow
-
-        @task
-        def ok(c):
-            c.run("echo ok >> log.txt")
-
-        @task
-        def bad(c):
-            {body}
-
-        @task
-        def after(c):
-            c.run("echo after >> log.txt")
-
-        ns = Collection(ok, bad, after)
-        ns.add_collection(workflow(ok, bad, after))
-        """
-    )
-    outcome = project.run("workflow")
+    project.use("bad_middle")
+    outcome = project.run("workflow", env={"BAD": bad})
     assert outcome.code == code, outcome
     run = project.only_run()
     assert log_lines(project) == ["ok"]
@@ -174,11 +157,10 @@ def test_real_process_exits_with_step_code(project: Project, code: int, body: st
 
 def test_error_text_records_the_command_and_stderr(project: Project) -> None:
     """The failed state's error text names the command and the tail of its stderr."""
-    project.write(
-        THREE_STEPS.replace(
-            'c.run("exit " + os.environ.get("FAIL_CODE", "3"))',
-            'c.run("echo disk full >&2; exit 3")',
-        )
+    project.use("three_steps")
+    project.edit(
+        'c.run("exit " + os.environ.get("FAIL_CODE", "3"))',
+        'c.run("echo disk full >&2; exit 3")',
     )
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
     error = project.state(project.only_run(), 1)["errors"][0]
@@ -196,7 +178,7 @@ def test_error_text_records_the_command_and_stderr(project: Project) -> None:
 )
 def test_dry_run_in_fresh_project_writes_nothing(project: Project, argv: tuple[str, ...]) -> None:
     """--dry-run prints one line per step and creates no store, run, marker, state or lock."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     outcome = project.invoke(*argv)
     if "--resume-from=test" in argv:
         assert outcome.code == 2  # nothing to re-run from: said in one line, still no writes
@@ -222,7 +204,7 @@ def test_dry_run_on_existing_run_shows_plan_and_writes_nothing(
     project: Project, argv: tuple[str, ...], plan: list[str]
 ) -> None:
     """--dry-run after a failure: the plan per step; no file in the store changes or appears."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
     for lock in project.store.glob("workflow.lock*"):
         lock.unlink()  # so that a lock file appearing would be seen
@@ -238,7 +220,7 @@ def test_dry_run_on_existing_run_shows_plan_and_writes_nothing(
 
 def test_dry_run_on_completed_run_says_nothing_to_do(project: Project) -> None:
     """--dry-run --resume on a completed run says it would run nothing; writes nothing."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow").code == 0
     before = project.snapshot()
     outcome = project.invoke("workflow", "--resume", "--dry-run")
@@ -249,7 +231,7 @@ def test_dry_run_on_completed_run_says_nothing_to_do(project: Project) -> None:
 
 def test_status_json_through_a_run(project: Project) -> None:
     """status --json: fixed keys; none, failed, then completed as the run goes."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     none = project.invoke("workflow.status", "--json")
     assert none.code == 0, none.err
     assert json.loads(none.out) == {"workflow": "workflow", "run_id": None, "status": "none"}
@@ -277,7 +259,7 @@ def test_status_json_through_a_run(project: Project) -> None:
 
 def test_status_text_names_run_progress_and_steps(project: Project) -> None:
     """status prints run id, status, progress, current step and one row per step."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     empty = project.invoke("workflow.status")
     assert empty.code == 0
     assert "no runs" in empty.out
@@ -298,14 +280,9 @@ def test_status_text_names_run_progress_and_steps(project: Project) -> None:
 
 def test_status_run_picks_an_older_run(project: Project) -> None:
     """status --run=ID shows that run, not the latest."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
-    older = project.only_run()
-    renamed = older.with_name("workflow_20200101_000000")
-    cp = project.checkpoint(older)
-    cp["workflow_id"] = renamed.name
-    (older / "checkpoint.json").write_text(json.dumps(cp))
-    older.rename(renamed)
+    renamed = rename_run(project.only_run(), "workflow_20200101_000000")
     assert project.invoke("workflow").code == 0
 
     latest = json.loads(project.invoke("workflow.status", "--json").out)
@@ -314,9 +291,8 @@ def test_status_run_picks_an_older_run(project: Project) -> None:
     assert (chosen["run_id"], chosen["status"]) == (renamed.name, "failed")
 
 
-def test_second_workflow_keeps_its_own_runs(project: Project) -> None:
+def test_second_workflow_keeps_its_own_runs(project: Project, two_workflows: Path) -> None:
     """A workflow named release has its own run dirs, steps, status and resume."""
-    project.write(TWO_WORKFLOWS)
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
     released = project.invoke("release")
     assert released.code == 0, released.err
@@ -342,7 +318,8 @@ def test_second_workflow_keeps_its_own_runs(project: Project) -> None:
 
 def test_workflow_collection_from_a_package_tasks(project: Project) -> None:
     """A tasks/ package works too; the store lives beside the package."""
-    project.write(THREE_STEPS, name="tasks/__init__.py")
+    (project.root / "tasks").mkdir()
+    project.use("three_steps").rename(project.root / "tasks" / "__init__.py")
     outcome = project.invoke("workflow")
     assert outcome.code == 0, outcome.err
     assert project.checkpoint(project.only_run())["status"] == "completed"

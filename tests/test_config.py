@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .conftest import THREE_STEPS, Project, log_lines, one_line
+from .conftest import Project, age_run, log_lines, one_line
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -23,29 +22,17 @@ SOURCES = [
 
 def _configure(project: Project, source: str, key: str, value: Any) -> dict[str, str]:
     """Set ``checkpoints.<key>`` through ``source``; returns the environment to run with."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     if source == "yaml":
         (project.root / "invoke.yaml").write_text(f"checkpoints:\n  {key}: {json.dumps(value)}\n")
     elif source == "collection":
-        project.write(
-            THREE_STEPS + f"    ns.configure({{'checkpoints': {{{key!r}: {value!r}}}}})\n"
-        )
+        with (project.root / "tasks.py").open("a") as f:
+            f.write(f"ns.configure({{'checkpoints': {{{key!r}: {value!r}}}}})\n")
     else:
         # Invoke's env casting: a boolean is false only for "0" or "" (documented in README).
         text = ("1" if value else "0") if isinstance(value, bool) else str(value)
         return {f"INVOKE_CHECKPOINTS_{key.upper()}": text}
     return {}
-
-
-def _age(project: Project, run: Path, days: float) -> Path:
-    """Make a run ``days`` old: an id from then, and checkpoint.json last written then."""
-    then = time.time() - days * 86_400
-    new_id = "workflow_" + time.strftime("%Y%m%d_%H%M%S", time.gmtime(then))
-    cp = project.checkpoint(run)
-    cp["workflow_id"] = new_id
-    (run / "checkpoint.json").write_text(json.dumps(cp))
-    os.utime(run / "checkpoint.json", (then, then))
-    return run.rename(run.with_name(new_id))
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -121,8 +108,8 @@ def test_retention_days_from_each_source(project: Project, source: str) -> None:
     for _ in range(2):
         assert project.invoke("workflow", env={"INVOKE_CHECKPOINTS_RETENTION_DAYS": "0"}).code == 0
     first, second = project.runs()
-    old = _age(project, first, 10)
-    recent = _age(project, second, 2)
+    old = age_run(first, 10)
+    recent = age_run(second, 2)
 
     outcome = project.invoke("workflow", env=env)
     assert outcome.code == 0, outcome.err
@@ -136,7 +123,7 @@ def test_retention_zero_keeps_everything(project: Project) -> None:
     """checkpoints.retention_days: 0 keeps runs however old they are."""
     env = _configure(project, "yaml", "retention_days", 0)
     assert project.invoke("workflow", env=env).code == 0
-    old = _age(project, project.only_run(), 400)
+    old = age_run(project.only_run(), 400)
     assert project.invoke("workflow", env=env).code == 0
     assert old in project.runs()
     assert len(project.runs()) == 2
@@ -189,7 +176,7 @@ def test_fsync_false_writes_the_same_files_without_fsync(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", counting_fsync)
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
     durable = project.only_run()
     durable_calls = len(calls)
@@ -224,7 +211,7 @@ def test_fsync_false_writes_the_same_files_without_fsync(
 )
 def test_real_process_uses_store_beside_tasks_py(project: Project, cwd: str) -> None:
     """A real `invoke` run from the project or a subdirectory uses <project>/.checkpoints."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     where = project.root / cwd
     where.mkdir(parents=True, exist_ok=True)
     outcome = project.run("workflow", cwd=where, env={"FAIL": "1"})
@@ -239,7 +226,7 @@ def test_real_process_uses_store_beside_tasks_py(project: Project, cwd: str) -> 
 
 def test_search_root_from_elsewhere(project: Project, tmp_path: Path) -> None:
     """`invoke -r <project>` from another directory still uses the project's store."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     outcome = project.invoke("-r", str(project.root), "workflow", cwd=elsewhere)

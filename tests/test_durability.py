@@ -21,35 +21,12 @@ from invoke_checkpoints.store.history import eta_seconds, eta_table
 from invoke_checkpoints.store.models import Checkpoint, metadata, utcnow
 from invoke_checkpoints.store.runs import Store
 
-from .conftest import THREE_STEPS, Project, log_lines
-
-#: Two silent steps (nothing but what a marker records), then one that fails under $FAIL.
-PLAIN = """
-    import os
-    from invoke import Collection, task
-    from invoke_checkpoints import workflow
-
-    @task
-    def fetch(c):
-        c.run("echo fetch-ran >> log.txt")
-
-    @task
-    def build(c):
-        c.run("echo build-ran >> log.txt")
-
-    @task
-    def ship(c):
-        c.run("echo ship-ran >> log.txt")
-        if os.environ.get("FAIL"):
-            c.run("exit 4")
-
-    ns = Collection(fetch, build, ship)
-    ns.add_collection(workflow(fetch, build, ship))
-"""
+from .conftest import Project, log_lines
 
 
 def _failed_run(project: Project) -> Path:
-    project.write(PLAIN)
+    """A run of ``silent_steps`` that failed at step 2 (ship) with exit 4."""
+    project.use("silent_steps")
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 4
     run = project.only_run()
     assert project.markers(run) == [0, 1]
@@ -113,7 +90,7 @@ def test_marked_step_with_a_lost_state_file_is_complete(project: Project, leftov
 
 def test_outputs_and_vars_are_in_files_a_marker_cannot_replace(project: Project) -> None:
     """A step with outputs keeps them in its state file; vars live in checkpoint.json."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow").code == 0
     run = project.only_run()
     assert project.state(run, 0)["outputs"] == {"checked": 3}

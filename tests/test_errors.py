@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import THREE_STEPS, Project, log_lines, one_line
+from .conftest import Project, log_lines, one_line
 
 BAD_IDS = [
     pytest.param("../x", id="parent-dir"),
@@ -40,7 +40,7 @@ def test_bad_run_id_refused_before_touching_disk(
     project: Project, argv: tuple[str, ...], run_id: str
 ) -> None:
     """A malformed run id: one line, exit 2, and no store (or anything else) is created."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     outcome = project.invoke(*(a.format(id=run_id) for a in argv))
     assert outcome.code == 2, outcome
     assert "invalid run id" in one_line(outcome)
@@ -50,7 +50,7 @@ def test_bad_run_id_refused_before_touching_disk(
 
 def test_empty_resume_value_is_refused(project: Project) -> None:
     """`--resume=` with nothing after it is not a silent new run: one line, exit 2."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     outcome = project.invoke("workflow", "--resume=")
     assert outcome.code == 2
     assert "invalid run id" in one_line(outcome)
@@ -60,7 +60,7 @@ def test_empty_resume_value_is_refused(project: Project) -> None:
 
 def test_bad_run_id_in_existing_store_changes_nothing(project: Project) -> None:
     """With runs present, a traversal id still changes no file in the store."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
     before = project.snapshot()
     outcome = project.invoke("workflow", "--resume=../proj/.checkpoints")
@@ -73,7 +73,7 @@ def test_bad_run_id_in_existing_store_changes_nothing(project: Project) -> None:
 @pytest.mark.parametrize("argv", ENTRY_POINTS)
 def test_unknown_run_is_one_line(project: Project, argv: tuple[str, ...]) -> None:
     """A well-formed id of a run that does not exist: one line naming it, exit 2."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow").code == 0
     outcome = project.invoke(*(a.format(id="workflow_20200101_000000") for a in argv))
     assert outcome.code == 2
@@ -93,7 +93,7 @@ def test_unknown_run_is_one_line(project: Project, argv: tuple[str, ...]) -> Non
 )
 def test_resume_from_unknown_step(project: Project, target: str) -> None:
     """--resume-from naming no step of the workflow: one line listing the steps, exit 2."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
     before = project.snapshot()
     outcome = project.invoke("workflow", f"--resume-from={target}")
@@ -107,7 +107,7 @@ def test_resume_from_unknown_step(project: Project, target: str) -> None:
 
 def test_resume_from_without_any_run(project: Project) -> None:
     """--resume-from with no run to re-run: one line, exit 2, nothing created."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     outcome = project.invoke("workflow", "--resume-from=test")
     assert outcome.code == 2
     one_line(outcome)
@@ -117,7 +117,7 @@ def test_resume_from_without_any_run(project: Project) -> None:
 
 def test_corrupt_run_status_is_one_line(project: Project) -> None:
     """status on a run whose checkpoint.json is corrupt: one line naming the file, exit 2."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow").code == 0
     run = project.only_run()
     (run / "checkpoint.json").write_text("{")
@@ -139,7 +139,7 @@ def test_corrupt_run_status_is_one_line(project: Project) -> None:
 )
 def test_real_process_user_error_exit_2(project: Project, argv: tuple[str, ...]) -> None:
     """From a real invoke process: exit status 2, one line on stderr, nothing on stdout."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     outcome = project.run(*argv)
     assert outcome.code == 2, outcome
     assert one_line(outcome).startswith("invoke-checkpoints:")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import invoke
 import pytest
 
-from .conftest import RUN_ID, THREE_STEPS, Project
+from .conftest import RUN_ID, Project
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -73,8 +73,8 @@ def _source(marker: Path) -> dict[str, str]:
 
 @pytest.fixture
 def completed(project: Project) -> Path:
-    """A completed run of THREE_STEPS."""
-    project.write(THREE_STEPS)
+    """A completed run of ``three_steps``."""
+    project.use("three_steps")
     outcome = project.invoke("workflow")
     assert outcome.code == 0, outcome.err
     return project.only_run()
@@ -82,7 +82,7 @@ def completed(project: Project) -> Path:
 
 def test_run_directory_is_named_after_utc_start(project: Project) -> None:
     """`invoke workflow` creates <store>/workflow_YYYYMMDD_HHMMSS/ from the UTC start time."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     before = datetime.now(timezone.utc).replace(microsecond=0)
     assert project.invoke("workflow").code == 0
     after = datetime.now(timezone.utc)
@@ -99,7 +99,7 @@ def test_run_directory_is_named_after_utc_start(project: Project) -> None:
 
 def test_runs_in_the_same_second_get_a_suffix(project: Project) -> None:
     """A second run started in the same second gets `_2`, a third `_3`; each is its own run."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     for _attempt in range(5):
         for old in project.runs():
             shutil.rmtree(old)
@@ -152,14 +152,13 @@ def test_checkpoint_has_every_spec_field(project: Project, completed: Path) -> N
 
 def test_status_values_on_disk(project: Project) -> None:
     """checkpoint.json status is completed or failed after the run (running while it runs)."""
-    project.write(
-        THREE_STEPS.replace(
-            'c.run("echo lint-ran >> log.txt")',
-            'c.run("echo lint-ran >> log.txt")\n'
-            "        import json; from invoke_checkpoints import current_step as cs\n"
-            '        p = cs().run.path / "checkpoint.json"\n'
-            '        cs().outputs["seen"] = json.loads(p.read_text())["status"]',
-        )
+    project.use("three_steps")
+    project.edit(
+        'c.run("echo lint-ran >> log.txt")',
+        'c.run("echo lint-ran >> log.txt")\n'
+        "    import json; from invoke_checkpoints import current_step as cs\n"
+        '    p = cs().run.path / "checkpoint.json"\n'
+        '    cs().outputs["seen"] = json.loads(p.read_text())["status"]',
     )
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
     run = project.only_run()
@@ -209,7 +208,7 @@ def test_marker_quotes_a_hostile_step_name(project: Project) -> None:
 
 def test_marker_only_for_successful_steps(project: Project) -> None:
     """A failing step gets a failed state file but no marker; later steps get neither."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
     run = project.only_run()
     assert sorted(p.name for p in run.glob("step_*")) == ["step_00.complete"]
@@ -221,7 +220,7 @@ def test_marker_only_for_successful_steps(project: Project) -> None:
 
 def test_state_file_for_every_started_step(project: Project) -> None:
     """Each started step has state/step_NN_state.json with every spec key."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     before = datetime.now(timezone.utc).replace(microsecond=0)
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
     after = datetime.now(timezone.utc) + timedelta(seconds=1)

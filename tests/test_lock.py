@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .conftest import (
-    SLEEPY,
-    THREE_STEPS,
     Project,
     lock_is_free,
     log_lines,
@@ -33,7 +31,7 @@ class Holder:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.proc = project.popen("workflow", env={"HOLD": "1"}, stdin=subprocess.DEVNULL)
-        wait_for(project.root / "started", self.proc)
+        wait_for((project.root / "started").exists, proc=self.proc)
         self.run: Path = project.only_run()
 
     def finish(self) -> None:
@@ -45,7 +43,7 @@ class Holder:
 @pytest.fixture
 def holder(project: Project) -> Iterator[Holder]:
     """A run of ``workflow`` that is active (its process holds the lock) during the test."""
-    project.write(SLEEPY)
+    project.use("sleepy")
     active = Holder(project)
     yield active
     if active.proc.poll() is None:
@@ -119,7 +117,7 @@ def test_other_workflow_runs_while_one_is_active(project: Project, holder: Holde
 
 def test_lock_released_after_failure_and_success(project: Project) -> None:
     """A run that fails, and one that completes, both let the next invocation take the lock."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
     assert lock_is_free(project.store / "workflow.lock")
     assert project.invoke("workflow", "--resume").code == 0
@@ -130,7 +128,7 @@ def test_lock_released_after_failure_and_success(project: Project) -> None:
 
 def test_leftover_lock_files_of_dead_process_do_not_block(project: Project) -> None:
     """Lock files naming a process that no longer exists are no obstacle."""
-    project.write(SLEEPY)
+    project.use("sleepy")
     project.store.mkdir()
     (project.store / "workflow.lock").write_text("")
     holder_info = {"run_id": "workflow_20200101_000000", "pid": 2**22 - 1, "host": "elsewhere"}

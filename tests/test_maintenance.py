@@ -3,36 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import time
-from pathlib import Path
 
 import pytest
 
 from invoke_checkpoints.store.history import eta_seconds, expected_durations
 from invoke_checkpoints.store.runs import Store
 
-from .conftest import THREE_STEPS, Project
-
-SLEEPER = """
-    import os, time
-    from pathlib import Path
-    from invoke import Collection, task
-    from invoke_checkpoints import workflow
-
-    @task
-    def first(c):
-        pass
-
-    @task
-    def wait(c):
-        Path("started").write_text(str(os.getpid()))
-        while not Path("release").exists():
-            time.sleep(0.05)
-
-    ns = Collection(first, wait)
-    ns.add_collection(workflow(first, wait))
-"""
+from .conftest import Project, age_run, wait_for
 
 LIST_KEYS = {
     "run_id",
@@ -47,26 +24,9 @@ LIST_KEYS = {
 }
 
 
-def _age(run: Path, days: float) -> None:
-    """Make a run look ``days`` old: its id carries its start, checkpoint.json its last write."""
-    old = time.time() - days * 86_400
-    new_id = "workflow_" + time.strftime("%Y%m%d_%H%M%S", time.gmtime(old))
-    checkpoint = run / "checkpoint.json"
-    checkpoint.write_text(checkpoint.read_text().replace(run.name, new_id))
-    os.utime(checkpoint, (old, old))
-    run.rename(run.with_name(new_id))
-
-
-def _wait_for(path: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
-
-
 def test_list_json_pins_keys_and_order(project: Project) -> None:
     """`list --json` is one document: workflow, store, runs newest first with fixed keys."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow").code == 0
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
     out = project.invoke("workflow.list", "--json")
@@ -80,7 +40,7 @@ def test_list_json_pins_keys_and_order(project: Project) -> None:
 
 def test_list_reports_corrupt_run_without_crashing(project: Project) -> None:
     """A run whose checkpoint.json is garbage is listed as corrupt with the reason."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow").code == 0
     run = project.only_run()
     (run / "checkpoint.json").write_bytes(b"{not json")
@@ -93,9 +53,9 @@ def test_list_reports_corrupt_run_without_crashing(project: Project) -> None:
 
 def test_list_shows_killed_run_as_interrupted(project: Project) -> None:
     """A run whose process died (status running on disk, lock free) lists as interrupted."""
-    project.write(SLEEPER)
-    proc = project.popen("workflow")
-    _wait_for(project.root / "started")
+    project.use("sleepy")
+    proc = project.popen("workflow", env={"HOLD": "1"})
+    wait_for((project.root / "started").exists, proc=proc)
     proc.kill()
     proc.communicate(timeout=10)
     run = project.only_run()
@@ -106,7 +66,7 @@ def test_list_shows_killed_run_as_interrupted(project: Project) -> None:
 
 def test_list_limits_to_twenty_unless_all(project: Project) -> None:
     """Without --all only the 20 most recent runs are listed."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow").code == 0
     run = project.only_run()
     for n in range(2, 23):
@@ -128,9 +88,9 @@ def test_list_limits_to_twenty_unless_all(project: Project) -> None:
 
 def test_clean_removes_old_runs_by_retention(project: Project) -> None:
     """With no option, clean removes runs older than checkpoints.retention_days only."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow").code == 0
-    _age(project.only_run(), days=10)
+    age_run(project.only_run(), days=10)
     assert project.invoke("workflow", env={"INVOKE_CHECKPOINTS_AUTO_CLEAN": ""}).code == 0
     assert len(project.runs()) == 2
     dry = project.invoke("workflow.clean", "--dry-run")
@@ -143,7 +103,7 @@ def test_clean_removes_old_runs_by_retention(project: Project) -> None:
 
 def test_clean_keep_and_all(project: Project) -> None:
     """--keep=N keeps the newest N; --all removes every run."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     for _ in range(3):
         assert project.invoke("workflow").code == 0
     newest = project.runs()[-1]
@@ -155,10 +115,10 @@ def test_clean_keep_and_all(project: Project) -> None:
 
 def test_clean_never_removes_the_active_run(project: Project) -> None:
     """A run whose lock is held by a live process survives clean --all."""
-    project.write(SLEEPER)
-    proc = project.popen("workflow")
+    project.use("sleepy")
+    proc = project.popen("workflow", env={"HOLD": "1"})
     try:
-        _wait_for(project.root / "started")
+        wait_for((project.root / "started").exists, proc=proc)
         out = project.invoke("workflow.clean", "--all")
         assert out.code == 0, out.err
         assert "running now" in out.out
@@ -171,7 +131,7 @@ def test_clean_never_removes_the_active_run(project: Project) -> None:
 
 def test_clean_refuses_corrupt_run_and_removes_nothing(project: Project) -> None:
     """A corrupt run selected for removal stops clean with one line, exit 2, nothing deleted."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow").code == 0
     assert project.invoke("workflow").code == 0
     (project.runs()[0] / "checkpoint.json").write_text("[]")
@@ -185,14 +145,14 @@ def test_clean_refuses_corrupt_run_and_removes_nothing(project: Project) -> None
 
 def test_new_run_applies_retention_but_spares_resumed_run(project: Project) -> None:
     """Each run applies the policy; the run being resumed is never touched, however old."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
-    _age(project.only_run(), days=30)
+    age_run(project.only_run(), days=30)
     old = project.only_run()
     resumed = project.invoke("workflow", "--resume")
     assert resumed.code == 0, resumed.err
     assert old.exists()
-    _age(old, days=30)  # resuming made it recent again; age it once more
+    age_run(old, days=30)  # resuming made it recent again; age it once more
     aged = project.only_run()
     out = project.invoke("workflow")
     assert out.code == 0
@@ -203,16 +163,16 @@ def test_new_run_applies_retention_but_spares_resumed_run(project: Project) -> N
 
 def test_auto_clean_can_be_switched_off(project: Project) -> None:
     """checkpoints.auto_clean: false keeps old runs when a new one starts."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow").code == 0
-    _age(project.only_run(), days=30)
+    age_run(project.only_run(), days=30)
     assert project.invoke("workflow", env={"INVOKE_CHECKPOINTS_AUTO_CLEAN": ""}).code == 0
     assert len(project.runs()) == 2
 
 
 def test_progress_lines_and_summary(project: Project) -> None:
     """Each step prints a start and an end line; a failed run ends with the resume command."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     out = project.invoke("workflow", env={"FAIL": "1"})
     lines = out.out.splitlines()
     assert "[1/3] lint" in lines
@@ -228,7 +188,7 @@ def test_progress_lines_and_summary(project: Project) -> None:
 
 def test_quiet_prints_only_failures_and_summary(project: Project) -> None:
     """--quiet drops start/end lines of successful steps but keeps the failure and summary."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     out = project.invoke("workflow", "--quiet", env={"FAIL": "1"}).out
     assert "[1/3] lint" not in out.splitlines()
     assert "lint: completed" not in out
@@ -238,7 +198,7 @@ def test_quiet_prints_only_failures_and_summary(project: Project) -> None:
 
 def test_eta_comes_from_earlier_completed_runs(project: Project) -> None:
     """No history, no ETA; after a completed run, the start lines carry one."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     first = project.invoke("workflow").out
     assert "ETA" not in first
     second = project.invoke("workflow").out
@@ -265,7 +225,7 @@ def test_eta_arithmetic(remaining: list[str], elapsed: float, eta: float | None)
 
 def test_status_shows_duration_size_error_and_resume(project: Project) -> None:
     """status gives duration, size on disk, the failed step's exit code and error tail."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     project.invoke("workflow", env={"FAIL": "1"})
     out = project.invoke("workflow.status").out
     assert "size on disk:" in out

@@ -6,61 +6,16 @@ import ctypes
 import os
 import signal
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from .conftest import Project, log_lines
-
-GROUP = """
-    import os, time
-    from pathlib import Path
-    from invoke import Collection, task
-    from invoke_checkpoints import Step, workflow
-
-    def mark(name):
-        with open("log.txt", "a") as f:
-            f.write(name + "\\n")
-
-    @task
-    def lint(c):
-        mark("lint")
-
-    @task
-    def unit(c):
-        print("unit says hello")
-        c.run("echo unit-shell-line")
-        Path("unit.started").touch()
-        if os.environ.get("WAIT"):
-            c.run("echo $$ > unit.pid; exec sleep 30")
-        mark("unit")
-
-    @task
-    def integration(c):
-        Path("integration.started").touch()
-        if os.environ.get("WAIT"):
-            c.run("echo $$ > integration.pid; exec sleep 30")
-        if os.environ.get("FAIL"):
-            c.run("exit 5")
-        mark("integration")
-
-    @task
-    def docs(c):
-        mark("docs")
-
-    @task
-    def release(c):
-        mark("release")
-
-    ns = Collection(lint, unit, integration, docs, release)
-    ns.add_collection(workflow(lint, [unit, integration, docs], release))
-"""
+from .conftest import Project, log_lines, pid_gone, read_pid
 
 
 @pytest.fixture
 def group_project(project: Project) -> Project:
-    project.write(GROUP)
+    """The fixture project ``group``: lint -> [unit, integration, docs] -> release."""
+    project.use("group")
     return project
 
 
@@ -122,36 +77,14 @@ def test_resume_runs_only_the_unfinished_steps_of_the_group(group_project: Proje
     assert cp["parallel_execution"]["groups"][0]["status"] == "completed"
 
 
-def _wait(path: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists() or not path.read_text().strip():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
-
-
-#: Appended to GROUP: with $SLOW_REGISTER, unit's `sleep 30` child runs 2 s before its runner
-#: returns from Invoke's start() and registers: a worker thread descheduled there under load.
-SLOW_REGISTER = """
-    from invoke.runners import Local
-
-    _start = Local.start
-
-    def _late_start(self, command, shell, env):
-        _start(self, command, shell, env)
-        if "unit.pid" in command and os.environ.get("SLOW_REGISTER"):
-            time.sleep(2)
-
-    Local.start = _late_start
-"""
-
-
 def test_a_child_started_after_the_stop_is_stopped_too(project: Project) -> None:
-    """SIGTERM while one step's runner has started its child but not registered it yet."""
-    project.write(GROUP + SLOW_REGISTER)
+    """SIGTERM while one step's runner has started its child but not registered it yet
+    ($SLOW_REGISTER: unit's child runs 2 s before its runner returns from ``start()``)."""
+    project.use("group")
     proc = project.popen("workflow", "--parallel", env={"WAIT": "1", "SLOW_REGISTER": "1"})
     try:
         for name in ("unit", "integration"):
-            _wait(project.root / f"{name}.pid")
+            read_pid(project.root / f"{name}.pid", proc)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)  # unit's child would otherwise sleep 30 s
     finally:
@@ -178,7 +111,7 @@ def test_a_signal_delivered_to_a_worker_thread_stops_the_group(group_project: Pr
     proc = group_project.popen("workflow", "--parallel", env={"WAIT": "1"})
     try:
         for name in ("unit", "integration"):
-            _wait(group_project.root / f"{name}.pid")
+            read_pid(group_project.root / f"{name}.pid", proc)
         tids = sorted(int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid)
         assert tids, "no worker thread"
         assert libc.syscall(nr, proc.pid, tids[0], signal.SIGTERM) == 0, ctypes.get_errno()
@@ -203,7 +136,7 @@ def test_signal_during_group_stops_all_its_steps(
     proc = group_project.popen("workflow", "--parallel", env={"WAIT": "1"})
     try:
         for name in ("unit", "integration"):
-            _wait(group_project.root / f"{name}.pid")
+            read_pid(group_project.root / f"{name}.pid", proc)
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -218,12 +151,5 @@ def test_signal_during_group_stops_all_its_steps(
     assert group_project.checkpoint(run)["status"] == "interrupted"
     for name in ("unit", "integration"):
         pid = int((group_project.root / f"{name}.pid").read_text())
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            assert time.monotonic() < deadline, f"{name} child {pid} still alive"
-            time.sleep(0.05)
+        assert pid_gone(pid, timeout=10), f"{name} child {pid} still alive"
     assert group_project.markers(run) == [0, 3]  # docs never waits, so it completed

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .conftest import THREE_STEPS, Project, log_lines, one_line, run_files
+from .conftest import Project, log_lines, one_line, rename_run, run_files, store_files
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -15,19 +15,10 @@ if TYPE_CHECKING:
 
 
 def _failed_run(project: Project) -> Path:
-    """A run of THREE_STEPS that failed at step 1 (test)."""
-    project.write(THREE_STEPS)
+    """A run of ``three_steps`` that failed at step 1 (test)."""
+    project.use("three_steps")
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
     return project.only_run()
-
-
-def _store_files(project: Project) -> dict[str, bytes]:
-    """The store's files, except the lock's own ``*.lock``/``*.lock.json`` bookkeeping.
-
-    Every locking invocation records its pid in ``workflow.lock.json``; that says who last
-    held the lock, not anything about a run.
-    """
-    return {k: v for k, v in project.snapshot().items() if ".lock" not in k}
 
 
 @pytest.mark.parametrize(
@@ -92,7 +83,7 @@ def test_marked_step_never_runs_again(project: Project) -> None:
 
 def test_resume_when_latest_completed_runs_nothing(project: Project) -> None:
     """--resume on a completed latest run says so, runs nothing, changes nothing, exit 0."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow").code == 0
     run = project.only_run()
     before = run_files(run)
@@ -107,7 +98,7 @@ def test_resume_when_latest_completed_runs_nothing(project: Project) -> None:
 
 def test_resume_without_any_run_starts_one(project: Project) -> None:
     """--resume with no run yet starts a new run and completes it."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     outcome = project.invoke("workflow", "--resume")
     assert outcome.code == 0, outcome.err
     run = project.only_run()
@@ -118,7 +109,7 @@ def test_resume_without_any_run_starts_one(project: Project) -> None:
 def test_resume_continues_the_latest_run(project: Project) -> None:
     """With two failed runs, --resume continues the newer and leaves the older alone."""
     older = _failed_run(project)
-    _rename_to_older(project, older)
+    rename_run(older, "workflow_20200101_000000")
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
     older, newer = project.runs()
     before = run_files(older)
@@ -138,7 +129,7 @@ def test_resume_continues_the_latest_run(project: Project) -> None:
 def test_resume_by_id_picks_that_run(project: Project, argv: tuple[str, ...]) -> None:
     """--resume=ID and workflow.resume --run=ID continue the named (older) run."""
     older = _failed_run(project)
-    older = _rename_to_older(project, older)
+    older = rename_run(older, "workflow_20200101_000000")
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 3
     newer = project.runs()[-1]
     newer_before = run_files(newer)
@@ -156,7 +147,7 @@ def test_resume_by_id_picks_that_run(project: Project, argv: tuple[str, ...]) ->
 )
 def test_resume_from_reruns_completed_steps(project: Project, target: str) -> None:
     """--resume-from=N|name re-runs that step and all after it, in the same run."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow").code == 0
     run = project.only_run()
     outcome = project.invoke("workflow", f"--resume-from={target}")
@@ -179,7 +170,7 @@ def test_resume_from_zero_with_id_reruns_everything(project: Project) -> None:
 
 def test_resume_from_failure_drops_later_markers(project: Project) -> None:
     """When a re-run step fails, the steps after it have no marker any more."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     assert project.invoke("workflow").code == 0
     run = project.only_run()
     outcome = project.invoke("workflow", "--resume-from=test", env={"FAIL": "1"})
@@ -190,15 +181,6 @@ def test_resume_from_failure_drops_later_markers(project: Project) -> None:
     assert cp["completed_steps"] == [0]
     assert cp["current_step"] == 1
     assert log_lines(project) == ["lint-ran", "test-ran", "docs-ran", "test-ran"]
-
-
-def _rename_to_older(project: Project, run: Path) -> Path:
-    """Give a run an id from 2020 (so it sorts first), keeping its files consistent."""
-    new_id = "workflow_20200101_000000"
-    cp = project.checkpoint(run)
-    cp["workflow_id"] = new_id
-    (run / "checkpoint.json").write_text(json.dumps(cp))
-    return run.rename(run.with_name(new_id))
 
 
 def _edit_checkpoint(change: Callable[[dict[str, object]], object]) -> Callable[[Path], None]:
@@ -264,14 +246,14 @@ def test_resume_refuses_bad_checkpoint(
     """An unreadable or incompatible checkpoint: one line, exit 2, nothing run or changed."""
     run = _failed_run(project)
     damage(run)
-    before = _store_files(project)
+    before = store_files(project)
 
     outcome = project.invoke("workflow", "--resume")
     assert outcome.code == 2
     line = one_line(outcome)
     assert says in line
     assert run.name in line
-    assert _store_files(project) == before
+    assert store_files(project) == before
     assert log_lines(project) == ["lint-ran", "test-ran"]
 
 
@@ -287,18 +269,15 @@ def test_resume_refuses_bad_checkpoint(
 def test_resume_refuses_changed_step_list(project: Project, steps: str, differ_at: int) -> None:
     """A run recorded with other steps is not resumed: one line says where they differ."""
     run = _failed_run(project)
-    project.write(
-        THREE_STEPS.replace("workflow(lint, test, docs)", f"workflow({steps})").replace(
-            "ns = Collection(", "@task\n    def extra(c):\n        pass\n\n    ns = Collection("
-        )
-    )
-    before = _store_files(project)
+    project.edit("workflow(lint, test, docs)", f"workflow({steps})")
+    project.edit("ns = Collection(", "@task\ndef extra(c):\n    pass\n\n\nns = Collection(")
+    before = store_files(project)
     for argv in (("workflow", "--resume"), ("workflow", f"--resume={run.name}")):
         outcome = project.invoke(*argv)
         assert outcome.code == 2
         line = one_line(outcome)
         assert f"differ at step {differ_at}" in line
-        assert _store_files(project) == before
+        assert store_files(project) == before
     assert log_lines(project) == ["lint-ran", "test-ran"]
 
 
@@ -306,11 +285,11 @@ def test_resume_refuses_corrupt_state_file_before_writing(project: Project) -> N
     """A corrupt state file of the run: one line, exit 2, and checkpoint.json untouched."""
     run = _failed_run(project)
     (run / "state" / "step_01_state.json").write_text("{garbage")
-    before = _store_files(project)
+    before = store_files(project)
     outcome = project.invoke("workflow", "--resume")
     assert outcome.code == 2
     assert "step_01_state.json" in one_line(outcome)
-    assert _store_files(project) == before
+    assert store_files(project) == before
     assert log_lines(project) == ["lint-ran", "test-ran"]
 
 

@@ -9,33 +9,7 @@ import subprocess
 
 import pytest
 
-from .conftest import SLEEPY, Project, lock_is_free, log_lines, pid_gone, read_pid, wait_for
-
-#: A workflow whose middle step is pure Python (no child process) and sleeps when $SLOW is set.
-PYTHON_SLEEPER = """
-    import os, time
-    from pathlib import Path
-    from invoke import Collection, task
-    from invoke_checkpoints import workflow
-
-    @task
-    def first(c):
-        Path("log.txt").open("a").write("first\\n")
-
-    @task
-    def compute(c):
-        Path("log.txt").open("a").write("compute\\n")
-        if os.environ.get("SLOW"):
-            Path("started").touch()
-            time.sleep(30)
-
-    @task
-    def last(c):
-        Path("log.txt").open("a").write("last\\n")
-
-    ns = Collection(first, compute, last)
-    ns.add_collection(workflow(first, compute, last))
-"""
+from .conftest import Project, lock_is_free, log_lines, pid_gone, read_pid, wait_for
 
 
 def _stop(
@@ -43,7 +17,7 @@ def _stop(
 ) -> tuple[subprocess.Popen[str], str, str]:
     """Start ``invoke workflow`` with a sleeping step 1, signal it there, wait for it to end."""
     proc = project.popen("workflow", env={"SLOW": "1"}, stdin=stdin)
-    wait_for(project.root / "started", proc)
+    wait_for((project.root / "started").exists, proc=proc)
     if group:
         os.killpg(proc.pid, signum)  # what a terminal does on Ctrl-C: the whole process group
     else:
@@ -68,7 +42,7 @@ def test_signal_during_step_records_interrupted_and_stops_child(
     project: Project, signum: signal.Signals, group: bool, stdin: int, code: int
 ) -> None:
     """The step and run say interrupted, the child is gone, the lock is free, exit 130/143."""
-    project.write(SLEEPY)
+    project.use("sleepy")
     proc, out, err = _stop(project, signum, group=group, stdin=stdin)
 
     assert proc.returncode == code, (out, err)
@@ -92,7 +66,7 @@ def test_signal_during_step_records_interrupted_and_stops_child(
 
 def test_interrupted_run_resumes_at_interrupted_step(project: Project) -> None:
     """After Ctrl-C, --resume continues the same run at the interrupted step."""
-    project.write(SLEEPY)
+    project.use("sleepy")
     proc, _, _ = _stop(project, signal.SIGINT, group=True, stdin=subprocess.DEVNULL)
     assert proc.returncode == 130
     run = project.only_run()
@@ -124,9 +98,9 @@ def test_signal_during_pure_python_step(
     project: Project, signum: signal.Signals, code: int
 ) -> None:
     """A step with no child process is interrupted too: recorded, exit 130/143."""
-    project.write(PYTHON_SLEEPER)
+    project.use("python_sleeper")
     proc = project.popen("workflow", env={"SLOW": "1"}, stdin=subprocess.DEVNULL)
-    wait_for(project.root / "started", proc)
+    wait_for((project.root / "started").exists, proc=proc)
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
 
@@ -140,9 +114,9 @@ def test_signal_during_pure_python_step(
 
 def test_sigkill_leaves_resumable_run_and_no_stale_lock(project: Project) -> None:
     """After SIGKILL, status says interrupted, the lock is free at once, --resume continues."""
-    project.write(SLEEPY)
+    project.use("sleepy")
     proc = project.popen("workflow", env={"SLOW": "1"}, stdin=subprocess.DEVNULL)
-    wait_for(project.root / "started", proc)
+    wait_for((project.root / "started").exists, proc=proc)
     child = int((project.root / "child.pid").read_text())
     try:
         proc.kill()
@@ -174,41 +148,6 @@ def test_sigkill_leaves_resumable_run_and_no_stale_lock(project: Project) -> Non
             os.kill(child, signal.SIGKILL)  # the orphan this test's run left behind
 
 
-#: c.run() with a pause injected into Invoke's runner right before its wait loop (which is
-#: what forwards Ctrl-C to the child): $PAUSE_IN names the runner method to delay.
-EARLY_SIGNAL = """
-    import os, sys, time
-    from pathlib import Path
-    from invoke import Collection, task
-    from invoke.runners import Runner
-    from invoke_checkpoints import workflow
-
-    SLEEP_CHILD = 'exec "' + sys.executable + '" -c "' + "; ".join([
-        "import os, signal, time",
-        "signal.signal(signal.SIGINT, signal.SIG_DFL)",
-        "open('child.pid', 'w').write(str(os.getpid()) + chr(10))",
-        "time.sleep(30)",
-    ]) + '"'
-
-    name = os.environ["PAUSE_IN"]
-    original = getattr(Runner, name)
-
-    def paused(self, *args, **kwargs):
-        Path("started").touch()
-        time.sleep(5)  # a signal sent now lands before Invoke waits on the child
-        return original(self, *args, **kwargs)
-
-    setattr(Runner, name, paused)
-
-    @task
-    def slow(c):
-        c.run(SLEEP_CHILD)
-
-    ns = Collection(slow)
-    ns.add_collection(workflow(slow))
-"""
-
-
 @pytest.mark.parametrize(
     "pause_in",
     [
@@ -227,9 +166,9 @@ def test_signal_while_command_is_starting_still_stops_child(
     project: Project, pause_in: str, signum: signal.Signals, code: int
 ) -> None:
     """A signal that lands before Invoke waits on the child still stops the child, at once."""
-    project.write(EARLY_SIGNAL)
+    project.use("early_signal")
     proc = project.popen("workflow", env={"PAUSE_IN": pause_in}, stdin=subprocess.DEVNULL)
-    wait_for(project.root / "started", proc)
+    wait_for((project.root / "started").exists, proc=proc)
     child = read_pid(project.root / "child.pid", proc)
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=20)

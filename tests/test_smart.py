@@ -12,35 +12,13 @@ from invoke_checkpoints.store.runs import Store
 
 from .conftest import Project, log_lines
 
-SMART = """
-    import os
-    from invoke import Collection, task
-    from invoke_checkpoints import Step, workflow
-
-    @task
-    def build(c, flavour="plain"):
-        c.run("echo build-ran >> log.txt")
-
-    @task
-    def always(c):
-        c.run("echo always-ran >> log.txt")
-
-    FLAVOUR = os.environ.get("FLAVOUR", "plain")
-    ns = Collection(build, always)
-    ns.add_collection(workflow(
-        Step(build, args={"flavour": FLAVOUR}, inputs=["src/**/*.py"]),
-        always,
-    ))
-"""
-
-
-#: The same workflow with the body of `build` edited (one more space).
-EDITED = SMART.replace('echo build-ran >> log.txt"', 'echo build-ran >> log.txt" ')
+#: Adds a space to the body of ``build`` in the fixture project ``smart``: its code changes.
+EDIT_BUILD = ('echo build-ran >> log.txt"', 'echo build-ran >> log.txt" ')
 
 
 @pytest.fixture
 def smart_project(project: Project) -> Project:
-    project.write(SMART)
+    project.use("smart")
     (project.root / "src" / "pkg").mkdir(parents=True)
     (project.root / "src" / "pkg" / "a.py").write_text("A = 1\n")
     return project
@@ -88,9 +66,7 @@ def test_change_makes_step_run_again(smart_project: Project, change: str) -> Non
     elif change == "args":
         env["FLAVOUR"] = "fancy"
     else:
-        smart_project.write(
-            SMART.replace('echo build-ran >> log.txt"', 'echo build-ran >> log.txt" ')
-        )
+        smart_project.edit(*EDIT_BUILD)
     before = log_lines(smart_project).count("build-ran")
     out = smart_project.invoke("workflow", env=env)
     assert out.code == 0, out.err
@@ -117,7 +93,7 @@ def test_explain_reports_args_and_code_and_never_run(smart_project: Project) -> 
     first = smart_project.invoke("workflow", "--dry-run").out
     assert "never run" in first
     assert smart_project.invoke("workflow").code == 0
-    smart_project.write(EDITED)
+    smart_project.edit(*EDIT_BUILD)
     out = smart_project.invoke("workflow", "--dry-run", env={"FLAVOUR": "x"}).out
     assert "args changed" in out
     assert "code changed" in out

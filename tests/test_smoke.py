@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from .conftest import THREE_STEPS, Project, log_lines
+from .conftest import Project, log_lines
 
 
 def test_fail_then_resume_continues_at_failed_step(project: Project) -> None:
     """A failing step stops the run with its exit code; --resume runs only what is left."""
-    project.write(THREE_STEPS)
+    project.use("three_steps")
     first = project.invoke("workflow", env={"FAIL": "1"})
     assert first.code == 3
     run = project.only_run()

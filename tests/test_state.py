@@ -11,58 +11,6 @@ from invoke_checkpoints import NotInStepError, current_step
 
 from .conftest import Project
 
-#: Three steps that exercise every part of current_step(); step ``use`` fails when $FAIL is set.
-API = """
-    import json, os
-    from pathlib import Path
-    from invoke import Collection, task
-    from invoke_checkpoints import current_step
-
-    import invoke_checkpoints
-
-    def seen(**values):
-        with open("seen.jsonl", "a") as f:
-            f.write(json.dumps(values) + "\\n")
-
-    @task
-    def make(c):
-        step = current_step()
-        run = step.run
-        seen(step=step.number, name=step.name, id=run.workflow_id, path=str(run.path))
-        step.outputs["rows"] = 1200
-        step.outputs["files"] = ["a.txt", "b.txt"]
-        step.warn("3 rows dropped")
-        run.vars["token_id"] = 7
-        return {"path": "data.csv"}
-
-    @task
-    def use(c):
-        step = current_step()
-        run = step.run
-        seen(
-            step=step.number,
-            name=step.name,
-            id=run.workflow_id,
-            by_name=run.outputs_of("make"),
-            by_number=run.outputs_of(0),
-            vars=dict(run.vars),
-        )
-        run.vars["attempt"] = run.vars.get("attempt", 0) + 1
-        step.outputs["before_failure"] = True
-        step.warn("about to check")
-        if os.environ.get("FAIL"):
-            c.run("exit 5")
-
-    @task
-    def report(c):
-        step = current_step()
-        seen(step=step.number, vars=dict(step.run.vars), use=step.run.outputs_of("use"))
-        return object()  # not JSON: not saved as a result
-
-    ns = Collection(make, use, report)
-    ns.add_collection(invoke_checkpoints.workflow(make, use, report))
-"""
-
 
 def _seen(project: Project) -> list[dict[str, object]]:
     lines = (project.root / "seen.jsonl").read_text().splitlines()
@@ -71,7 +19,7 @@ def _seen(project: Project) -> list[dict[str, object]]:
 
 def test_step_sees_its_number_name_and_run(project: Project) -> None:
     """current_step() gives .number, .name and .run with .workflow_id and .path."""
-    project.write(API)
+    project.use("step_api")
     assert project.invoke("workflow").code == 0
     run = project.only_run()
     make, use, report = _seen(project)
@@ -83,7 +31,7 @@ def test_step_sees_its_number_name_and_run(project: Project) -> None:
 
 def test_outputs_warnings_and_result_are_saved(project: Project) -> None:
     """.outputs and .warn() land in the state file; a JSON return value is outputs['result']."""
-    project.write(API)
+    project.use("step_api")
     assert project.invoke("workflow").code == 0
     run = project.only_run()
     state = project.state(run, 0)
@@ -98,7 +46,7 @@ def test_outputs_warnings_and_result_are_saved(project: Project) -> None:
 
 def test_outputs_of_by_name_and_number(project: Project) -> None:
     """run.outputs_of('make') and run.outputs_of(0) return the saved outputs of step 0."""
-    project.write(API)
+    project.use("step_api")
     assert project.invoke("workflow").code == 0
     use = _seen(project)[1]
     expected = {"rows": 1200, "files": ["a.txt", "b.txt"], "result": {"path": "data.csv"}}
@@ -108,7 +56,7 @@ def test_outputs_of_by_name_and_number(project: Project) -> None:
 
 def test_failed_step_keeps_its_outputs_and_warnings(project: Project) -> None:
     """A step that fails still saves what it recorded before failing."""
-    project.write(API)
+    project.use("step_api")
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 5
     state = project.state(project.only_run(), 1)
     assert state["status"] == "failed"
@@ -118,7 +66,7 @@ def test_failed_step_keeps_its_outputs_and_warnings(project: Project) -> None:
 
 def test_vars_and_outputs_survive_a_resume(project: Project) -> None:
     """run.vars and earlier outputs are read back from disk by a resumed run."""
-    project.write(API)
+    project.use("step_api")
     assert project.invoke("workflow", env={"FAIL": "1"}).code == 5
     run = project.only_run()
     assert project.checkpoint(run)["vars"] == {"token_id": 7, "attempt": 1}
@@ -161,40 +109,7 @@ def test_non_json_values_are_saved_as_repr_with_warning(project: Project) -> Non
 
 def test_checkpoint_is_current_after_every_step(project: Project) -> None:
     """While step N runs, checkpoint.json already lists steps < N and points at N."""
-    project.write(
-        """
-        import json
-        from invoke import Collection, task
-        from invoke_checkpoints import current_step, workflow
-
-        def look(c):
-            step = current_step()
-            cp = json.loads((step.run.path / "checkpoint.json").read_text())
-            markers = sorted(p.name for p in step.run.path.glob("step_*.complete"))
-            step.outputs.update(
-                completed=cp["completed_steps"],
-                current=cp["current_step"],
-                last=cp["last_checkpoint"],
-                status=cp["status"],
-                markers=markers,
-            )
-
-        @task
-        def a(c):
-            look(c)
-
-        @task
-        def b(c):
-            look(c)
-
-        @task
-        def d(c):
-            look(c)
-
-        ns = Collection(a, b, d)
-        ns.add_collection(workflow(a, b, d))
-        """
-    )
+    project.use("look_at_checkpoint")
     assert project.invoke("workflow").code == 0
     run = project.only_run()
     seen = [project.state(run, n)["outputs"] for n in range(3)]
@@ -215,41 +130,7 @@ def test_checkpoint_is_current_after_every_step(project: Project) -> None:
 
 def test_pre_and_post_tasks_run_inside_their_step(project: Project) -> None:
     """A step's pre and post tasks run as part of it: same step number, before its marker."""
-    project.write(
-        """
-        import os
-        from invoke import Collection, task
-        from invoke.exceptions import Exit
-        from invoke_checkpoints import current_step, workflow
-
-        def note(label):
-            step = current_step()
-            marker = step.run.path / f"step_{step.number:02d}.complete"
-            with open("log.txt", "a") as f:
-                f.write(f"{label}:{step.number}:{marker.exists()}\\n")
-
-        @task
-        def setup(c):
-            note("setup")
-
-        @task
-        def teardown(c):
-            note("teardown")
-            if os.environ.get("FAIL_POST"):
-                raise Exit("post task failed", 4)
-
-        @task
-        def first(c):
-            note("first")
-
-        @task(pre=[setup], post=[teardown])
-        def second(c):
-            note("second")
-
-        ns = Collection(first, second, setup, teardown)
-        ns.add_collection(workflow(first, second))
-        """
-    )
+    project.use("pre_post")
     assert project.invoke("workflow", env={"FAIL_POST": "1"}).code == 4
     run = project.only_run()
     assert project.markers(run) == [0]

@@ -18,42 +18,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ..conftest import Outcome, Project
+from ..conftest import one_line as _one_line
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 #: Examples per hypothesis test: modest in CI; ``harness.py --fuzz-examples`` raises it.
 EXAMPLES = int(os.environ.get("RELIABILITY_FUZZ_EXAMPLES", "0")) or None
-
-#: Three pure-Python steps (fast); ``test`` fails with exit 3 while a file ``fail`` exists.
-#: Each step appends its name to log.txt.
-FAST_STEPS = """
-    import os
-    from invoke import Collection, task
-    from invoke.exceptions import Exit
-    from invoke_checkpoints import workflow
-
-    def _log(name):
-        with open("log.txt", "a") as f:
-            f.write(name + "\\n")
-
-    @task
-    def lint(c):
-        _log("lint")
-
-    @task
-    def test(c):
-        _log("test")
-        if os.path.exists("fail"):
-            raise Exit("test failed", 3)
-
-    @task
-    def docs(c):
-        _log("docs")
-
-    ns = Collection(lint, test, docs)
-    ns.add_collection(workflow(lint, test, docs))
-"""
 
 
 def examples(default: int, *, share: float = 1.0) -> int:
@@ -83,30 +54,13 @@ def scratch(template: Path | None = None) -> Iterator[Project]:
         try:
             yield project
         finally:
-            reap = getattr(project, "reap", None)
-            if callable(reap):
-                reap()
-
-
-def store_files(project: Project) -> dict[str, bytes]:
-    """Every file of the store with its bytes, except the lock's own bookkeeping.
-
-    Every invocation that takes the lock records its pid in ``<workflow>.lock.json``: that
-    says who last held the lock, nothing about a run, so it is left out of "unchanged".
-    """
-    return {k: v for k, v in project.snapshot().items() if ".lock" not in k}
-
-
-def log_of(project: Project) -> list[str]:
-    path = project.root / "log.txt"
-    return path.read_text().split() if path.exists() else []
+            project.reap()
 
 
 def one_line(outcome: Outcome) -> str:
-    """The single stderr line of a refused command (no traceback, nothing else)."""
-    text = outcome.err.strip()
-    assert "Traceback" not in outcome.out + outcome.err, outcome.err
-    assert len(text.splitlines()) == 1, outcome.err
+    """The single stderr line of a refused command (no traceback, nothing else), which
+    starts with ``invoke-checkpoints: ``."""
+    text = _one_line(outcome)
     assert text.startswith("invoke-checkpoints: "), text
     return text
 
@@ -120,9 +74,9 @@ def record_case(suite: str, outcome: str) -> None:
 
 
 def fail_once(project: Project) -> Path:
-    """Run FAST_STEPS in ``project`` so that it fails at step 1 (test): marker 0, states 0 and
-    1; the run's directory."""
-    project.write(FAST_STEPS)
+    """Run the fixture project ``fast_steps`` in ``project`` so that it fails at step 1
+    (test): marker 0, states 0 and 1; the run's directory."""
+    project.use("fast_steps")
     (project.root / "fail").touch()
     outcome = project.invoke("workflow")
     assert outcome.code == 3, outcome.err
@@ -130,17 +84,16 @@ def fail_once(project: Project) -> Path:
     return project.only_run()
 
 
-def failed_template(root: Path) -> Path:
-    """A project whose one run of FAST_STEPS failed at step 1: marker 0, states 0 and 1."""
+@pytest.fixture(scope="module")
+def failed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose one run of ``fast_steps`` failed at step 1: marker 0, states 0 and 1.
+
+    A template: copy it with ``scratch(template)``; never change it.
+    """
+    root = tmp_path_factory.mktemp("template") / "proj"
     with pytest.MonkeyPatch.context() as mp:
         clean_env(mp)
         root.mkdir(parents=True)
         fail_once(Project(root, mp))
         (root / "log.txt").unlink()
     return root
-
-
-@pytest.fixture(scope="module")
-def failed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The failed-run template (copy it with ``scratch(template)``; never change it)."""
-    return failed_template(tmp_path_factory.mktemp("template") / "proj")

@@ -3,8 +3,9 @@
 
     python tests/reliability/harness.py --kills=1000 --report docs/reliability.md
 
-Each *round* is a fresh project whose tasks.py holds a 20-step workflow; every step appends
-``begin <step> <pid>`` and ``end <step> <pid>`` to ``effects.log``. The round starts the
+Each *round* is a fresh project whose tasks.py (``tests/projects/twenty_steps``) holds a
+20-step workflow; every step appends ``begin <step> <pid>`` and ``end <step> <pid>`` to
+``effects.log``. The round starts the
 workflow (``invoke workflow``) and SIGKILLs every invocation, then resumes it
 (``invoke workflow --resume``), until an invocation completes the run. A kill is either
 inside a checkpoint write, through the test-only ``INVOKE_CHECKPOINTS_FAULT=<stage>:<n>``
@@ -40,7 +41,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -67,31 +67,8 @@ FAULT_SHARE = 0.85
 MAX_INVOCATIONS = 400
 KILLED = -signal.SIGKILL
 
-TASKS_PY = """
-    import os, time
-    from invoke import Collection, task
-    from invoke_checkpoints import workflow
-
-    def _log(text):
-        fd = os.open("effects.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
-
-    def make(number):
-        @task(name=f"s{number:02d}")
-        def step(c):
-            _log(f"begin {number} {os.getpid()}\\n")
-            time.sleep(STEP_SLEEP)
-            _log(f"end {number} {os.getpid()}\\n")
-        return step
-
-    STEP_SLEEP = 0.003
-    steps = [make(n) for n in range(20)]
-    ns = Collection(*steps)
-    ns.add_collection(workflow(*steps))
-"""
+#: The 20-step workflow every round runs (a fixture project of the test suite).
+TASKS_PY = REPO / "tests" / "projects" / "twenty_steps" / "tasks.py"
 
 _RUN_DIR = re.compile(r"^workflow_\d{8}_\d{6}(?:_[1-9]\d*)?$")
 _TEMP = re.compile(r"^\..+\.\d+\.\d+\.tmp$")
@@ -189,7 +166,7 @@ def invoke(project: Path, argv: Sequence[str], plan: Plan) -> tuple[int, int, st
 
 def write_project(project: Path) -> None:
     project.mkdir(parents=True)
-    (project / "tasks.py").write_text(textwrap.dedent(TASKS_PY))
+    shutil.copy(TASKS_PY, project / "tasks.py")
 
 
 def calibrate(workdir: Path) -> dict[str, float]:

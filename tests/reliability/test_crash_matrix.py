@@ -62,7 +62,7 @@ def completed_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         clean_env(mp)
         template = Project(root, mp)
-        template.write(harness.TASKS_PY)
+        template.use("twenty_steps")
         outcome = template.invoke("workflow")
     assert outcome.code == 0, outcome.err
     return template.store

@@ -28,8 +28,8 @@ from typing import Any, Literal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ..conftest import Project
-from .conftest import examples, log_of, one_line, record_case, scratch, store_files
+from ..conftest import Project, log_lines, store_files
+from .conftest import examples, one_line, record_case, scratch
 
 Verdict = Literal["refuse", "accept", "either"]
 
@@ -298,7 +298,7 @@ def marker_damage(original: bytes) -> st.SearchStrategy[Damage]:
 
 def exercise(project: Project, rel: str, damage: Damage, suite: str) -> None:
     """status, list, --resume, clean --all on the damaged copy; each answer checked."""
-    before, ran = store_files(project), log_of(project)
+    before, ran = store_files(project), log_lines(project)
     status = project.invoke("workflow.status")
     assert status.code in (0, 2), (damage.label, status)
     assert "Traceback" not in status.out + status.err, (damage.label, status.err)
@@ -313,7 +313,7 @@ def exercise(project: Project, rel: str, damage: Damage, suite: str) -> None:
     assert listed.code == 0 and "corrupt" not in listed.out, (damage.label, listed)
     resumed = project.invoke("workflow", "--resume")
     assert resumed.code == 0, (damage.label, resumed.err)
-    assert log_of(project) == ["test", "docs"]  # step 0 has its marker: it never runs again
+    assert log_lines(project) == ["test", "docs"]  # step 0 has its marker: it never runs again
     run = project.only_run()
     assert json.loads((run / "checkpoint.json").read_bytes())["status"] == "completed"
     cleaned = project.invoke("workflow.clean", "--all")
@@ -340,7 +340,7 @@ def _check_refusals(
     line = one_line(resumed)
     assert rel in line and "start a new run" in line, (damage.label, line)
     assert store_files(project) == before, damage.label
-    assert log_of(project) == ran, damage.label
+    assert log_lines(project) == ran, damage.label
     cleaned = project.invoke("workflow.clean", "--all")
     assert cleaned.code == 2, (damage.label, cleaned)
     line = one_line(cleaned)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import Project
-from .conftest import fail_once, log_of, one_line, store_files
+from ..conftest import Project, log_lines, store_files
+from .conftest import fail_once, one_line
 
 
 def _kept(run: Path, name: str) -> list[Path]:
@@ -45,7 +45,7 @@ def _resume_finishes(project: Project, run: Path, expected_log: list[str]) -> No
         None,
     )
     assert project.markers(run) == [0, 1, 2]
-    assert log_of(project) == expected_log
+    assert log_lines(project) == expected_log
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_repair_of_a_completed_run_keeps_it_completed(project: Project) -> None:
     assert project.checkpoint(run)["status"] == "completed"
     again = project.invoke("workflow", "--resume")
     assert again.code == 0 and "already completed" in again.out
-    assert log_of(project) == ["lint", "test", "test", "docs"]
+    assert log_lines(project) == ["lint", "test", "test", "docs"]
 
 
 def test_corrupt_marker_is_rewritten_from_its_completed_state(project: Project) -> None:

@@ -4,6 +4,7 @@ and symbolic links inside the store (never followed for reads, writes or deletes
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import stat
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import Project
-from .conftest import FAST_STEPS, fail_once, log_of, one_line, store_files
+from ..conftest import Project, log_lines, store_files
+from .conftest import fail_once, one_line
 
 
 @contextlib.contextmanager
@@ -99,7 +100,7 @@ def test_kill_while_the_store_is_created_still_gets_its_gitignore(
 ) -> None:
     """SIGKILL between creating the store and writing .gitignore/README: the next run
     writes them (the store was once left without them for good)."""
-    project.write(FAST_STEPS)
+    project.use("fast_steps")
     killed = project.run("workflow", env={"INVOKE_CHECKPOINTS_FAULT": fault})
     assert killed.code == -9, killed.err
     assert project.store.is_dir()
@@ -123,52 +124,35 @@ SECRETS = {
 NESTED = {"vault_password": "val-nested-password-3c9e", "Service-Token": "val-list-token-d7a0"}
 CLEAR = {"user": "val-user-bob", "region": "val-region-eu", "ok": "val-env-visible"}
 
-SECRETS_TASKS = f"""
-    import os
-    from invoke import Collection, task
-    from invoke.exceptions import Exit
-    from invoke_checkpoints import Step, hookimpl, workflow
-
-    @task
-    def deploy(c, api_token="", clientSecret="", DB_PASSWORD="", passwd="", ssh_key="",
-               aws_credentials="", Authorization="", auth_header="", user="", config=None,
-               servers=None):
-        with open("log.txt", "a") as f:
-            f.write("deploy\\n")
-
-    @task
-    def verify(c):
-        if os.path.exists("fail"):
-            raise Exit("verify failed", 3)
-
-    class Vault:
-        @hookimpl
-        def checkpoints_environment(self, run):
-            return {{
-                "vault_token": {SECRETS["api_token"]!r},
-                "nested": {{"Password": {SECRETS["DB_PASSWORD"]!r}, "ok": {CLEAR["ok"]!r}}},
-                "identities": [{{"private_key": {SECRETS["ssh_key"]!r}}}],
-                "region": {CLEAR["region"]!r},
-            }}
-
-    ARGS = dict({SECRETS!r}, user={CLEAR["user"]!r},
-                config={{"vault_password": {NESTED["vault_password"]!r}}},
-                servers=[{{"Service-Token": {NESTED["Service-Token"]!r}, "port": 22}}])
-    ns = Collection(deploy, verify)
-    ns.add_collection(workflow(Step(deploy, args=ARGS), verify, plugins=[Vault()]))
-"""
+#: What the fixture project ``secret_args`` reads from secrets.json: deploy's step args and
+#: the environment its plugin reports.
+SECRETS_JSON = {
+    "args": {
+        **SECRETS,
+        "user": CLEAR["user"],
+        "config": {"vault_password": NESTED["vault_password"]},
+        "servers": [{"Service-Token": NESTED["Service-Token"], "port": 22}],
+    },
+    "environment": {
+        "vault_token": SECRETS["api_token"],
+        "nested": {"Password": SECRETS["DB_PASSWORD"], "ok": CLEAR["ok"]},
+        "identities": [{"private_key": SECRETS["ssh_key"]}],
+        "region": CLEAR["region"],
+    },
+}
 
 
 def test_secret_looking_names_are_never_recorded_in_clear(project: Project) -> None:
     """Step args and environment values under secret-looking names are stored as ``***``,
     on the first run and on resume; grep every byte of the store for the values."""
-    project.write(SECRETS_TASKS)
+    project.use("secret_args")
+    (project.root / "secrets.json").write_text(json.dumps(SECRETS_JSON))
     (project.root / "fail").touch()
     assert project.invoke("workflow").code == 3
     (project.root / "fail").unlink()
     resumed = project.invoke("workflow", "--resume", "--resume-from=deploy")
     assert resumed.code == 0, resumed.err
-    assert log_of(project) == ["deploy", "deploy"]  # the task did get its args
+    assert log_lines(project) == ["deploy", "deploy"]  # the task did get its args
 
     every_byte = b"".join(project.snapshot().values())
     assert len(project.snapshot()) > 5
@@ -231,7 +215,7 @@ def test_hostile_run_ids_are_refused(project: Project, tmp_path: Path, run_id: s
         assert outcome.code == 2, (argv, outcome)
         assert "invalid run id" in one_line(outcome), outcome.err
     assert {k: v for k, v in _tree(tmp_path).items() if ".lock" not in k} == before
-    assert log_of(project) == ["lint", "test"]
+    assert log_lines(project) == ["lint", "test"]
 
 
 # -- symbolic links in the store ---------------------------------------------------------
@@ -279,7 +263,7 @@ def test_symlinked_state_directory_is_refused(project: Project, tmp_path: Path) 
     assert listed.code == 0 and "corrupt" in listed.out, listed
     assert _tree(outside) == target
     assert store_files(project) == before
-    assert log_of(project) == ["lint", "test"]
+    assert log_lines(project) == ["lint", "test"]
 
 
 @pytest.mark.parametrize("rel", ["checkpoint.json", "step_00.complete", "state/step_01_state.json"])
@@ -304,7 +288,7 @@ def test_symlinked_run_file_is_never_read_or_written_through(
     resumed = project.invoke("workflow", "--resume")
     assert resumed.code == 0, resumed.err
     assert project.checkpoint(run)["status"] == "completed"
-    assert log_of(project) == ["lint", "test", "test", "docs"]
+    assert log_lines(project) == ["lint", "test", "test", "docs"]
     assert outside.read_bytes() == copy
     assert outside.is_file() and not outside.is_symlink()
 
@@ -332,4 +316,4 @@ def test_symlinked_lock_file_is_refused(project: Project, tmp_path: Path) -> Non
     assert outcome.code == 2, outcome
     assert "workflow.lock" in one_line(outcome)
     assert target.read_text() == "keep me"
-    assert log_of(project) == ["lint", "test"]
+    assert log_lines(project) == ["lint", "test"]

@@ -28,26 +28,6 @@ from .conftest import clean_env, examples, record_case
 STEPS = ["a", "b", "c", "d"]
 STAGES = ("write", "fsync", "rename", "dirsync")
 
-TASKS = """
-    import os
-    from invoke import Collection, task
-    from invoke.exceptions import Exit
-    from invoke_checkpoints import workflow
-
-    def make(name):
-        @task(name=name)
-        def step(c):
-            with open("log.txt", "a") as f:
-                f.write(name + "\\n")
-            if os.path.exists("fail-" + name):
-                raise Exit(name + " failed", 3)
-        return step
-
-    steps = [make(n) for n in "abcd"]
-    ns = Collection(*steps)
-    ns.add_collection(workflow(*steps))
-"""
-
 
 @dataclass
 class ModelRun:
@@ -67,7 +47,7 @@ class StoreMachine(RuleBasedStateMachine):
         root = Path(self._tmp.name) / "proj"
         root.mkdir()
         self.project = Project(root, self._mp)
-        self.project.write(TASKS)
+        self.project.use("abcd")
         self.runs: list[ModelRun] = []
         self.seen = 0
 
