@@ -38,7 +38,7 @@ def test(c: Context) -> None:
 @task
 def schemas(c: Context) -> None:
     """Regenerate the JSON Schemas of the on-disk format into docs/schemas/."""
-    c.run(f"{PY} -m invoke_checkpoints.store.schemas docs/schemas")
+    c.run(f"{PY} -m invoke_checkpoints.store.schemas")
 
 
 @task(help={"smoke": "seconds-long correctness run instead of the full measurement"})

@@ -1,6 +1,7 @@
 """The fast readers of ``status``/``list`` (``reading.py``) agree with the pydantic models.
 
-* Their tables are the models' JSON Schemas, field by field (derived here, not copied).
+* Their checks are compiled from the models' JSON Schemas (``schema_check.py``): strict JSON
+  types, and a field added to a model is checked with no change to ``reading.py``.
 * Whatever they accept, the models accept with the same values (hypothesis, on damaged copies
   of real files); what they do not accept goes to the models, so decisions never differ.
 * ``status`` and ``list`` of a healthy run import neither pydantic nor the models.
@@ -18,13 +19,16 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, Field
 
 from invoke_checkpoints.errors import CheckpointError
-from invoke_checkpoints.store.models import Checkpoint, Marker, StepState, json_schemas
+from invoke_checkpoints.store import reading
+from invoke_checkpoints.store.models import Checkpoint, Marker, StepState, json_schema
 from invoke_checkpoints.store.reading import (
-    CHECKPOINT,
-    MARKER,
-    STATE,
+    CHECKPOINT_SCHEMA,
+    MARKER_SCHEMA,
+    STATE_SCHEMA,
+    document,
     load_checkpoint,
     load_marker,
     load_state,
@@ -32,70 +36,59 @@ from invoke_checkpoints.store.reading import (
 
 from .conftest import THREE_STEPS, Project
 
-# -- the tables are the schemas -----------------------------------------------------------
-
-
-def _spec(node: dict[str, Any], defs: dict[str, Any]) -> Any:
-    """The reading.py type of one JSON Schema node (as pydantic writes them for our models)."""
-    if "$ref" in node:
-        return _spec(defs[node["$ref"].rsplit("/", 1)[1]], defs)
-    if "anyOf" in node:
-        options = [o for o in node["anyOf"] if o != {"type": "null"}]
-        assert len(options) == 1 and len(node["anyOf"]) == 2, node
-        inner = _spec(options[0], defs)
-        assert isinstance(inner, str), node  # only scalars are nullable in our models
-        return inner + "?"
-    return _typed(node, defs)
-
-
-def _typed(node: dict[str, Any], defs: dict[str, Any]) -> Any:
-    kind = node.get("type")
-    if "enum" in node:
-        spec: Any = ("enum", tuple(node["enum"]))
-    elif kind is None:
-        spec = "json"  # JsonValue: no constraint
-    elif kind == "object":
-        spec = (
-            _fields(node, defs)
-            if "properties" in node
-            else ("map", _spec(node.get("additionalProperties", {}), defs))
-        )
-    elif kind == "array":
-        spec = ("list", _spec(node["items"], defs))
-    elif kind == "string" and node.get("format") == "date-time":
-        spec = "timestamp"
-    else:
-        spec = {"integer": "int", "number": "float", "string": "str", "boolean": "bool"}[kind]
-    return spec
-
-
-def _fields(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, tuple[Any, bool]]:
-    required = set(node.get("required", ()))
-    return {name: (_spec(sub, defs), name in required) for name, sub in node["properties"].items()}
-
-
-def _normal(spec: Any) -> Any:
-    """Enum values as a set: their order carries no meaning."""
-    if isinstance(spec, dict):
-        return {k: (_normal(t), r) for k, (t, r) in spec.items()}
-    if isinstance(spec, tuple) and spec[0] == "enum":
-        return ("enum", frozenset(spec[1]))
-    if isinstance(spec, tuple):
-        return (spec[0], _normal(spec[1]))
-    return spec
+# -- the compiled schemas are the models' -------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("schema", "table"),
-    [
-        ("checkpoint.schema.json", CHECKPOINT),
-        ("step_state.schema.json", STATE),
-        ("marker.schema.json", MARKER),
-    ],
+    ("name", "model"),
+    [(CHECKPOINT_SCHEMA, Checkpoint), (STATE_SCHEMA, StepState), (MARKER_SCHEMA, Marker)],
 )
-def test_tables_are_the_models_schemas(schema: str, table: dict[str, Any]) -> None:
-    doc = json_schemas()[schema]
-    assert _normal(table) == _normal(_fields(doc, doc.get("$defs", {})))
+def test_every_field_and_default_of_the_models_is_compiled(
+    name: str, model: type[BaseModel]
+) -> None:
+    """Each model field is checked, and each defaulted one is filled when missing."""
+    assert set(document(name).fields) == set(model.model_fields)
+    defaults = {k for k, f in model.model_fields.items() if not f.is_required()}
+    assert set(document(name).defaults) == defaults
+
+
+class _StepStateWithMore(StepState):
+    """A model that grew: new fields, required, defaulted, nested."""
+
+    priority: int = 3
+    owner: str
+    tags: list[str] = Field(default_factory=list)
+    limits: dict[str, float] = Field(default_factory=lambda: {"cpu": 1.0})
+
+
+def test_a_field_added_to_a_model_is_picked_up(
+    real_files: tuple[bytes, bytes, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the model changes: its schema is what the fast reader checks and fills."""
+    schema = json_schema(_StepStateWithMore)
+    monkeypatch.setattr(reading, "load", lambda name: schema)
+    document.cache_clear()
+    try:
+        state = json.loads(real_files[1])
+        assert not document(STATE_SCHEMA).check(state)  # "owner" is required now
+        state["owner"] = "ci"
+        got = load_state(json.dumps(state).encode(), "x")
+        assert got["priority"] == 3 and got["tags"] == [] and got["limits"] == {"cpu": 1.0}
+        assert got == _StepStateWithMore.model_validate(state).model_dump(mode="json")
+        for odd in ("3", True, 1.5, None, 2**63):
+            assert not document(STATE_SCHEMA).check({**state, "priority": odd})
+        assert not document(STATE_SCHEMA).check({**state, "tags": ["a", 1]})
+        assert not document(STATE_SCHEMA).check({**state, "limits": {"cpu": math.nan}})
+    finally:
+        document.cache_clear()
+
+
+def test_defaults_are_fresh_copies(real_files: tuple[bytes, bytes, bytes]) -> None:
+    state = json.loads(real_files[1])
+    del state["errors"]
+    first = load_state(json.dumps(state).encode(), "x")
+    first["errors"].append("mutated")
+    assert load_state(json.dumps(state).encode(), "x")["errors"] == []
 
 
 # -- whatever the fast path accepts, the models accept too --------------------------------
@@ -327,14 +320,27 @@ def test_every_timestamp_field_is_judged_like_the_models(
     _same_decision(lambda d: load_marker(d, "x"), by_model, ("\n".join(lines) + "\n").encode())
 
 
-def test_real_files_take_the_fast_path(real_files: tuple[bytes, bytes, bytes]) -> None:
-    """Files as written are accepted by the tables themselves (no fallback)."""
-    from invoke_checkpoints.store import reading
+@pytest.mark.parametrize("line", ["EXIT_CODE=1", "EXIT_CODE=true", "STEP=true", "EXTRA=1"])
+def test_marker_values_the_model_refuses_are_refused(
+    real_files: tuple[bytes, bytes, bytes], line: str
+) -> None:
+    """Bounds (``EXIT_CODE`` is 0), types and keys of the marker come from its schema."""
+    key = line.partition("=")[0]
+    lines = [x for x in real_files[2].decode().splitlines() if not x.startswith(key + "=")]
+    raw = ("\n".join([*lines, line]) + "\n").encode()
+    assert reading._marker_fields(raw) is None
+    with pytest.raises(CheckpointError):
+        load_marker(raw, "x")
 
+
+def test_real_files_take_the_fast_path(real_files: tuple[bytes, bytes, bytes]) -> None:
+    """Files as written are accepted by the compiled checks themselves (no fallback)."""
     checkpoint, state, marker = real_files
-    assert reading._CHECKPOINT_OK(json.loads(checkpoint))
-    assert reading._STATE_OK(json.loads(state))
-    assert reading._marker_fields(marker) is not None
+    assert document(CHECKPOINT_SCHEMA).check(json.loads(checkpoint))
+    assert document(STATE_SCHEMA).check(json.loads(state))
+    assert reading._marker_fields(marker) == Marker.from_text(marker, source="x").model_dump(
+        mode="json"
+    )
 
 
 # -- no pydantic for a healthy run ---------------------------------------------------------

@@ -21,7 +21,8 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
 )
-from pydantic_core import to_json
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import core_schema, to_json
 
 from ..errors import CorruptCheckpointError
 from .vocabulary import (
@@ -281,12 +282,28 @@ def _validate(cls: type[_M], raw: dict[str, Any], source: str) -> _M:
         ) from None
 
 
+class _WithFactoryDefaults(GenerateJsonSchema):
+    """Also writes the defaults made by a ``default_factory``: the fast readers fill a missing
+    field from the schema's ``default``, so every defaulted field must have one."""
+
+    def get_default_value(self, schema: core_schema.WithDefaultSchema) -> Any:
+        factory = schema.get("default_factory")
+        if factory is not None and not schema.get("default_factory_takes_data"):
+            return factory()  # type: ignore[call-arg]
+        return super().get_default_value(schema)
+
+
+def json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON Schema of ``model`` as shipped in ``store/schemas/`` (serialized form)."""
+    return model.model_json_schema(mode="serialization", schema_generator=_WithFactoryDefaults)
+
+
 def json_schemas() -> dict[str, dict[str, Any]]:
-    """JSON Schema of each on-disk file, keyed by the file name they are written to in docs/."""
+    """JSON Schema of each on-disk file, keyed by its file name in ``store/schemas/``."""
     return {
-        "checkpoint.schema.json": Checkpoint.model_json_schema(mode="serialization"),
-        "step_state.schema.json": StepState.model_json_schema(mode="serialization"),
-        "marker.schema.json": Marker.model_json_schema(mode="serialization"),
+        "checkpoint.schema.json": json_schema(Checkpoint),
+        "step_state.schema.json": json_schema(StepState),
+        "marker.schema.json": json_schema(Marker),
     }
 
 

@@ -1,244 +1,75 @@
 """Fast, read-only loading of a run's files for ``status``, ``list``, ``clean`` and the ETA.
 
 The pydantic models own the format, and importing and building them costs about 150 ms: more
-than the rest of ``status``. So these readers first check a document against the tables below
-with the standard library. The tables accept only what this package writes (exact JSON types,
-finite numbers, canonical timestamps), which the models accept too; a document the tables do not
-accept is handed to the model, which either accepts it (a coercion the tables do not make) or
-raises the error naming the field. A healthy run is read without pydantic, and a damaged one is
-judged by the models exactly as before. ``tests/test_reading.py`` derives the tables from the
-models' JSON Schemas and fails when they differ.
+than the rest of ``status``. So these readers first check a document with the standard library
+against the models' own JSON Schemas, shipped in ``store/schemas/`` and compiled into predicates
+by ``schema_check.py``. The predicates accept only what this package writes, which the models
+accept too; a document they do not accept is handed to the model, which either accepts it (a
+coercion the predicates do not make) or raises the error naming the field. A healthy run is read
+without pydantic, and a damaged one is judged by the models exactly as before.
 
-Documents come back as JSON-shaped dicts (timestamps as strings), with top-level defaults filled.
+Documents come back as JSON-shaped dicts (timestamps as strings), with top-level defaults filled
+from the schemas' ``default`` values.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import shlex
-from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import cache
 from typing import Any
 
-from .vocabulary import (
-    TIMESTAMP_FORMAT,
-    RunStatus,
-    StepStatus,
-    check_version,
-    load_object,
-)
+from .schema_check import Document, compile_document
+from .schemas import load
+from .vocabulary import TIMESTAMP_FORMAT, check_version, load_object
 
 __all__ = [
-    "CHECKPOINT",
-    "MARKER",
-    "STATE",
-    "compile_spec",
+    "CHECKPOINT_SCHEMA",
+    "MARKER_SCHEMA",
+    "STATE_SCHEMA",
+    "document",
     "load_checkpoint",
     "load_marker",
     "load_state",
     "parse_timestamp",
 ]
 
-#: A field's type: "int", "float", "str", "bool", "timestamp", "json" (any JSON value), a
-#: trailing "?" for null too; ("list", T), ("map", T) (string keys), ("enum", values);
-#: or a nested object: {field: (type, required)}.
-Spec = Any
-Check = Callable[[Any], bool]
-_I64 = 2**63
-_MAX_DEPTH = 100
+#: The shipped schema of each file (``store/schemas/``), as ``models.json_schemas()`` names them.
+CHECKPOINT_SCHEMA = "checkpoint.schema.json"
+STATE_SCHEMA = "step_state.schema.json"
+MARKER_SCHEMA = "marker.schema.json"
 
 
-def _int(v: Any) -> bool:
-    return type(v) is int and -_I64 <= v < _I64
+@cache
+def document(name: str) -> Document:
+    """The shipped schema ``name`` (one of the ``*_SCHEMA`` names), compiled once."""
+    return compile_document(load(name))
 
 
-def _float(v: Any) -> bool:
-    return (type(v) is float and math.isfinite(v)) or _int(v)
-
-
-#: strptime alone is looser: space-padded fields, any Unicode digit, lower-case t/z.
-_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z", re.ASCII)
-
-
-def _timestamp(v: Any) -> bool:
-    if type(v) is not str or not _TIMESTAMP.match(v):
-        return False
-    try:
-        datetime.strptime(v, TIMESTAMP_FORMAT)
-    except ValueError:
-        return False
-    return True
-
-
-def _json(v: Any, depth: int = 0) -> bool:
-    """A JSON value as ``json.loads`` makes it: finite numbers, bounded nesting."""
-    t = type(v)
-    if t is dict:
-        return depth < _MAX_DEPTH and all(_json(x, depth + 1) for x in v.values())
-    if t is list:
-        return depth < _MAX_DEPTH and all(_json(x, depth + 1) for x in v)
-    if t is float:
-        return math.isfinite(v)
-    return v is None or t is str or t is bool or _int(v)
-
-
-_SCALARS: dict[str, Check] = {
-    "int": _int,
-    "float": _float,
-    "str": lambda v: type(v) is str,
-    "bool": lambda v: type(v) is bool,
-    "timestamp": _timestamp,
-    "json": _json,
-}
-
-
-def compile_spec(spec: Spec) -> Check:
-    """A predicate that accepts exactly the values of type ``spec``."""
-    if isinstance(spec, str):
-        if spec.endswith("?"):
-            inner = compile_spec(spec[:-1])
-            return lambda v: v is None or inner(v)
-        return _SCALARS[spec]
-    if isinstance(spec, dict):
-        fields = {name: (compile_spec(t), required) for name, (t, required) in spec.items()}
-
-        def fits(v: Any) -> bool:
-            if type(v) is not dict:
-                return False
-            for name, (check, required) in fields.items():
-                if name in v:
-                    if not check(v[name]):
-                        return False
-                elif required:
-                    return False
-            return True
-
-        return fits
-    kind, arg = spec
-    if kind == "enum":
-        allowed = frozenset(arg)
-        return lambda v: type(v) is str and v in allowed
-    item = compile_spec(arg)
-    if kind == "list":
-        return lambda v: type(v) is list and all(item(x) for x in v)
-    return lambda v: type(v) is dict and all(item(x) for x in v.values())  # "map"
-
-
-_RUN = ("enum", tuple(s.value for s in RunStatus))
-_GROUP = ("enum", ("pending", "running", "completed", "failed", "interrupted"))
-_GROUP_STATE = {"steps": (("list", "int"), True), "status": (_GROUP, False)}
-
-#: checkpoint.json (models.Checkpoint).
-CHECKPOINT: dict[str, tuple[Spec, bool]] = {
-    "version": ("str", False),
-    "workflow_id": ("str", True),
-    "workflow": ("str", True),
-    "project_path": ("str", True),
-    "started_at": ("timestamp", True),
-    "last_checkpoint": ("timestamp", True),
-    "status": (_RUN, False),
-    "completed_steps": (("list", "int"), False),
-    "current_step": ("int?", False),
-    "total_steps": ("int", True),
-    "steps": (("list", "str"), True),
-    "execution_mode": (
-        dict.fromkeys(("auto", "smart_execution", "parallel", "dry_run"), ("bool", False)),
-        False,
-    ),
-    "smart_execution": (
-        {
-            "enabled": ("bool", False),
-            "skipped_steps": (("list", "int"), False),
-            "skip_reason": ("str?", False),
-            "reasons": (("map", "str"), False),
-        },
-        False,
-    ),
-    "parallel_execution": (
-        {
-            "enabled": ("bool", False),
-            "max_workers": ("int?", False),
-            "groups": (("list", _GROUP_STATE), False),
-        },
-        False,
-    ),
-    "environment": (("map", "json"), False),
-    "metadata": ({"user": ("str", True), "hostname": ("str", True), "pid": ("int", True)}, True),
-    "options": (("map", "json"), False),
-    "durations": (("map", "float"), False),
-    "vars": (("map", "json"), False),
-    "warnings": (("list", "str"), False),
-    "finished_at": ("timestamp?", False),
-}
-
-#: state/step_NN_state.json (models.StepState).
-STATE: dict[str, tuple[Spec, bool]] = {
-    "step": ("int", True),
-    "name": ("str", True),
-    "status": (("enum", tuple(s.value for s in StepStatus)), True),
-    "args": (("map", "json"), False),
-    "started_at": ("timestamp?", False),
-    "completed_at": ("timestamp?", False),
-    "duration_seconds": ("float?", False),
-    "exit_code": ("int?", False),
-    "outputs": (("map", "json"), False),
-    "errors": (("list", "str"), False),
-    "warnings": (("list", "str"), False),
-    "reason": ("str?", False),
-    "attempts": ("int", False),
-}
-
-#: step_NN.complete (models.Marker; values are text, converted below).
-MARKER: dict[str, tuple[Spec, bool]] = {
-    "STEP": ("int", True),
-    "NAME": ("str", True),
-    "COMPLETED_AT": ("timestamp", True),
-    "DURATION_SECONDS": ("float", True),
-    "EXIT_CODE": ("int", False),
-}
-
-#: Top-level defaults (the models' field defaults), so callers need no ``.get``.
-_CHECKPOINT_DEFAULTS: dict[str, Any] = {
-    "status": "running",
-    "completed_steps": [],
-    "current_step": 0,
-    "warnings": [],
-    "finished_at": None,
-    "durations": {},
-    "vars": {},
-    "options": {},
-    "environment": {},
-}
-_STATE_DEFAULTS: dict[str, Any] = {
-    "args": {},
-    "started_at": None,
-    "completed_at": None,
-    "duration_seconds": None,
-    "exit_code": None,
-    "outputs": {},
-    "errors": [],
-    "warnings": [],
-    "reason": None,
-    "attempts": 1,
-}
-_CHECKPOINT_OK = compile_spec(CHECKPOINT)
-_STATE_OK = compile_spec(STATE)
-
-
-def _defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    for key, value in defaults.items():
+def _with_defaults(raw: dict[str, Any], doc: Document) -> dict[str, Any]:
+    for key, value in doc.defaults.items():
         if key not in raw:
-            raw[key] = value.copy() if isinstance(value, (list, dict)) else value
+            raw[key] = _fresh(value)
     return raw
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of a JSON default, so that no caller mutates the schema's."""
+    if type(value) is dict:
+        return {k: _fresh(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_fresh(v) for v in value]
+    return value
 
 
 def load_checkpoint(data: bytes, source: str) -> dict[str, Any]:
     """checkpoint.json as a dict, validated (see the module docstring)."""
     raw = load_object(data, source)
     check_version(raw, source)
-    if _CHECKPOINT_OK(raw):
-        return _defaults(raw, _CHECKPOINT_DEFAULTS)
+    doc = document(CHECKPOINT_SCHEMA)
+    if doc.check(raw):
+        return _with_defaults(raw, doc)
     from .models import Checkpoint
 
     dumped: dict[str, Any] = Checkpoint.from_json(data, source=source).model_dump(mode="json")
@@ -248,8 +79,9 @@ def load_checkpoint(data: bytes, source: str) -> dict[str, Any]:
 def load_state(data: bytes, source: str) -> dict[str, Any]:
     """A step state file as a dict, validated."""
     raw = load_object(data, source)
-    if _STATE_OK(raw):
-        return _defaults(raw, _STATE_DEFAULTS)
+    doc = document(STATE_SCHEMA)
+    if doc.check(raw):
+        return _with_defaults(raw, doc)
     from .models import StepState
 
     dumped: dict[str, Any] = StepState.from_json(data, source=source).model_dump(mode="json")
@@ -275,29 +107,32 @@ def load_marker(data: bytes, source: str) -> dict[str, Any]:
 
 def _marker_fields(data: bytes) -> dict[str, Any] | None:
     """The marker's fields when it is exactly as this package writes them, else ``None``."""
-    values = _marker_values(data)
+    doc = document(MARKER_SCHEMA)
+    values = _marker_values(data, doc)
     if values is None:
         return None
-    values.setdefault("EXIT_CODE", "0")
-    sound = (
-        len(values) == len(MARKER)
-        and values["EXIT_CODE"] == "0"
-        and _INT_TEXT.match(values["STEP"])
-        and _FLOAT_TEXT.match(values["DURATION_SECONDS"])
-        and _timestamp(values["COMPLETED_AT"])
-    )
-    if not sound:
-        return None
-    return {
-        "STEP": int(values["STEP"]),
-        "NAME": values["NAME"],
-        "COMPLETED_AT": values["COMPLETED_AT"],
-        "DURATION_SECONDS": float(values["DURATION_SECONDS"]),
-        "EXIT_CODE": 0,
-    }
+    fields: dict[str, Any] = {}
+    for key, text in values.items():
+        value = _from_text(text, doc.fields[key].get("type"))
+        if value is None:
+            return None
+        fields[key] = value
+    fields = _with_defaults(fields, doc)
+    return fields if doc.check(fields) else None
 
 
-def _marker_values(data: bytes) -> dict[str, str] | None:
+def _from_text(text: str, kind: Any) -> Any:
+    """A marker value as its schema type, when written in the one form this package writes."""
+    if kind == "string":
+        return text
+    if kind == "integer" and _INT_TEXT.match(text):
+        return int(text)
+    if kind == "number" and _FLOAT_TEXT.match(text):
+        return float(text)
+    return None  # another form, or another type: the model decides
+
+
+def _marker_values(data: bytes, doc: Document) -> dict[str, str] | None:
     """KEY=VALUE lines of known keys, each once, values unquoted like ``Marker.from_text``."""
     try:
         text = data.decode("utf-8")
@@ -308,7 +143,7 @@ def _marker_values(data: bytes) -> dict[str, str] | None:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         key, sep, value = line.partition("=")
-        if not sep or key not in MARKER or key in values:
+        if not sep or key not in doc.fields or key in values:
             return None
         if not _PLAIN.match(value):
             try:

@@ -1,8 +1,9 @@
 """The words of the on-disk format that need no pydantic: status values, the timestamp form,
 the format version, and parsing a document into a JSON object.
 
-Shared by ``models.py`` (which owns the format) and ``reading.py`` (the fast readers of
-``status`` and ``list``), so that the read-only commands can use them without the models.
+Shared by ``models.py`` (which owns the format, fields included) and the fast readers of
+``status`` and ``list`` (``reading.py``, ``schema_check.py``), which use them without the models.
+No field list belongs here: the readers take those from the models' JSON Schemas.
 """
 
 from __future__ import annotations
