@@ -37,7 +37,7 @@ def test(c: Context) -> None:
 
 @task
 def schemas(c: Context) -> None:
-    """Regenerate the JSON Schemas of the on-disk format into docs/schemas/."""
+    """Regenerate the JSON Schemas of the on-disk format into invoke_checkpoints/store/schemas/."""
     c.run(f"{PY} -m invoke_checkpoints.store.schemas")
 
 
