@@ -2,7 +2,7 @@
 
 ``invoke check`` runs lint -> typecheck -> test with a checkpoint around each;
 ``invoke check --resume`` continues where a failed run stopped; ``invoke test`` (or any other
-chore) still runs on its own.
+chore) still runs on its own. CI (``.ci/run``) runs ``invoke check --no-smart``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ def typecheck(c: Context) -> None:
 
 @task
 def test(c: Context) -> None:
-    """The test suite."""
+    """The test suite: the README's test command, ``python3 -m pytest``, with this interpreter.
+
+    ``.ci/run`` checks that the two agree; change them together.
+    """
     c.run(f"{PY} -m pytest")
 
 
