@@ -100,7 +100,7 @@ class Engine:
         self.guard = SignalGuard()
         #: Serialises checkpoint writes and hook calls (parallel steps run in threads).
         self.mutex = threading.RLock()
-        plugins.on_error = self._record_plugin_error
+        plugins.report_errors_to(self._record_plugin_error)
         if c.config.runners.local is Local:
             c.config.runners.local = CheckpointRunner
 
@@ -412,10 +412,9 @@ class Engine:
 
         Called only where every checkpoint file is consistent (between steps).
         """
-        failure = self.plugins.strict_failure
+        failure = self.plugins.take_strict_failure()
         if failure is None:
             return
-        self.plugins.strict_failure = None
         self._finish(RunStatus.FAILED, current=self.first_pending())
         raise Exit(strict_message(failure), 1)
 

@@ -83,7 +83,7 @@ class Plan:
         if self.rerun_from is not None and number >= self.rerun_from:
             return f"run (--resume-from={self.rerun_from})"
         info = StepInfo.of(spec, self.run)
-        smart = self.plugins.pm.get_plugin("smart")
+        smart = self.plugins.get_plugin("smart")
         why = "smart execution is off" if not options.smart else "no skip rule applies"
         if isinstance(smart, SmartExecution) and options.smart:
             skip, why = smart.decide(info)
