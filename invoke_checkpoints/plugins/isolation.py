@@ -78,6 +78,7 @@ class _Isolated:
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Answer | None:
         hook, debug = self.hook.name, self.isolation.debug
         if debug:
+            # Not strict: a trace line must never be what fails a call.
             shown = [*zip(self.argnames, args, strict=False), *kwargs.items()]
             trace(f"{hook}({', '.join(f'{k}={_brief(v)}' for k, v in shown)}) -> {self.plugin}")
         started = time.perf_counter()
