@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from invoke.exceptions import Exit
 
 from ..errors import USAGE_EXIT_CODE, CheckpointError, CorruptCheckpointError
-from .config import Settings
+from .config import Settings, env_flag
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -67,12 +67,21 @@ def _settings_store(c: Context, definition: WorkflowDefinition) -> tuple[Setting
 def _setup(
     c: Context, definition: WorkflowDefinition, *, quiet: bool = False
 ) -> tuple[Settings, Store, PluginHost]:
-    from ..plugins.host import PluginHost
+    from ..plugins.host import AUTOLOAD_ENV, DEBUG_ENV, PluginHost
     from ..plugins.smart import SmartExecution
 
     settings, store = _settings_store(c, definition)
     smart = SmartExecution(store, settings.root, definition.name, settings.smart_execution)
-    plugins = PluginHost(settings, definition.plugins, quiet=quiet, builtins=[("smart", smart)])
+    plugins = PluginHost(
+        strict=settings.strict_plugins,
+        plugins=settings.plugins,
+        disable=settings.disable_plugins,
+        extra=definition.plugins,
+        quiet=quiet,
+        builtins=[("smart", smart)],
+        debug=env_flag(DEBUG_ENV),
+        autoload=not env_flag(AUTOLOAD_ENV),
+    )
     return settings, store, plugins
 
 
@@ -178,7 +187,7 @@ def _configure_smart(plugins: PluginHost, options: RunOptions) -> None:
     """The built-in ``smart`` plugin follows the run's options (unless it is blocked)."""
     from ..plugins.smart import SmartExecution
 
-    smart = plugins.pm.get_plugin("smart")
+    smart = plugins.get_plugin("smart")
     if isinstance(smart, SmartExecution):
         smart.enabled = options.smart
 

@@ -1,4 +1,5 @@
-"""Layer ``plugins``: the hook contract (``hookspecs``), the plugin host and the built-in plugins
+"""Layer ``plugins``: the hook contract (``hookspecs``), the plugin host (``host``, which
+registers each plugin through an isolating adapter from ``isolation``) and the built-in plugins
 (registered exactly like third-party ones). Internal except ``hookspecs``, re-exported by
 ``invoke_checkpoints``.
 """

@@ -1,15 +1,15 @@
-"""The plugin host: builds the pluggy manager and calls hooks so one plugin cannot hurt a run.
+"""The plugin host: a pluggy manager whose every plugin is isolated, and the calls into it.
 
 Registration order (pluggy calls the most recently registered implementation first, so a later
 source overrides an earlier one in ``checkpoints_should_skip_step``):
 
 1. built-ins: ``environment``, ``reporter``, then those the caller passes (``smart``);
-2. the ``invoke_checkpoints`` entry-point group (off with
-   ``INVOKE_CHECKPOINTS_DISABLE_PLUGIN_AUTOLOAD=1``);
+2. the ``invoke_checkpoints`` entry-point group (unless ``autoload`` is false);
 3. ``checkpoints.plugins`` (dotted module names);
 4. ``workflow(..., plugins=[...])``.
 
-Any of them is skipped when its name is in ``checkpoints.disable_plugins``.
+Any of them is skipped when its name is in ``checkpoints.disable_plugins``. pluggy registers an
+:class:`~.isolation.Adapter` for each plugin; this module maps names back to the plugins.
 """
 
 from __future__ import annotations
@@ -18,19 +18,18 @@ import importlib
 import re
 import sys
 import threading
-import traceback
+import time
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TextIO
 
 import pluggy
 
-from ..cli.config import Settings, env_flag
 from ..errors import CheckpointError
-from ..run.context import RunInfo, StepInfo
 from . import hookspecs
+from .isolation import PREFIX, Adapter, Answer, Isolation, describe, hooks_of, trace
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
 __all__ = ["AUTOLOAD_ENV", "DEBUG_ENV", "PluginError", "PluginHost"]
 
@@ -43,7 +42,6 @@ _RESULT_TYPES: dict[str, type] = {
     "checkpoints_should_skip_step": str,
     "checkpoints_environment": dict,
 }
-_PREFIX = "invoke-checkpoints"
 _HOOKS = frozenset(name for name in vars(hookspecs) if name.startswith("checkpoints_"))
 
 
@@ -51,74 +49,162 @@ class PluginError(CheckpointError):
     """A plugin could not be imported, or it does not fit the hook specifications."""
 
 
+class _Manager(pluggy.PluginManager):
+    """pluggy's manager, registering an isolating :class:`Adapter` in place of each plugin.
+
+    ``register`` is the extension point pluggy documents for subclasses (pytest's manager
+    overrides it too); ``load_setuptools_entrypoints`` goes through it as well.
+    """
+
+    def __init__(self, isolation: Isolation) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self._isolation = isolation
+        specs = {name: self.parse_hookspec_opts(hookspecs, name) for name in _HOOKS}
+        self._firstresult = frozenset(
+            n for n, opts in specs.items() if opts and opts["firstresult"]
+        )
+        #: Plugin name -> the plugin itself (pluggy holds its adapter), in registration order.
+        self.originals: dict[str, object] = {}
+        #: Every name ``register`` was asked for, registered or not.
+        self.requested: set[str] = set()
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register ``plugin`` through an adapter; ``None`` if blocked or already registered.
+
+        Raises :class:`PluginError` if pluggy refuses it or it has a hook wrapper.
+        """
+        name = name or self.get_canonical_name(plugin)
+        self.requested.add(name)
+        if plugin is None or self.is_blocked(name) or self.name_of(plugin) is not None:
+            return None  # the same plugin named by several sources is registered once
+        hooks = hooks_of(self, plugin, _RESULT_TYPES, self._firstresult)
+        wrappers = [
+            h.function.__name__ for h in hooks if h.opts.get("wrapper") or h.opts.get("hookwrapper")
+        ]
+        if wrappers:
+            raise PluginError(
+                f"plugin {name!r} is invalid: hook wrappers are not supported "
+                f"({', '.join(sorted(wrappers))}); use a plain @hookimpl"
+            )
+        adapter = Adapter(name, hooks, self._isolation)
+        try:
+            super().register(adapter, name)
+            self.check_pending()
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            if self.is_registered(adapter):
+                self.unregister(adapter)
+            raise PluginError(f"plugin {name!r} is invalid: {_validation_text(exc)}") from exc
+        for caller in self.get_hookcallers(adapter) or []:
+            adapter.registered(caller.get_hookimpls())
+        self.originals[name] = plugin
+        return name
+
+    def name_of(self, plugin: object) -> str | None:
+        """The name ``plugin`` itself (not its adapter) is registered under."""
+        return next((n for n, p in self.originals.items() if p is plugin), None)
+
+
 class PluginHost:
-    """One pluggy ``PluginManager`` per command, with error isolation and debug tracing."""
+    """One pluggy manager per command: plugins isolated from each other, calls serialised."""
 
     def __init__(
         self,
-        settings: Settings,
-        extra: Iterable[object] = (),
         *,
+        strict: bool = False,
+        plugins: Iterable[str] = (),
+        disable: Iterable[str] = (),
+        extra: Iterable[object] = (),
         quiet: bool = False,
         out: TextIO | None = None,
         builtins: Iterable[tuple[str, object]] = (),
+        debug: bool = False,
+        autoload: bool = True,
     ) -> None:
-        """Register every plugin; ``builtins`` adds more built-ins as ``(name, plugin)``."""
-        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
-        self.pm.add_hookspecs(hookspecs)
-        self.strict = settings.strict_plugins
-        self.debug = env_flag(DEBUG_ENV)
-        #: Called with a one-line message whenever a hook raises (the engine records it).
-        self.on_error: Callable[[str], None] = lambda message: None
-        #: The first hook error while strict; the engine fails the run with it.
-        self.strict_failure: str | None = None
+        """Register every plugin.
+
+        ``plugins``: dotted module names (``checkpoints.plugins``); ``disable``: names never
+        registered nor imported; ``extra``: modules, objects or dotted names from
+        ``workflow(plugins=...)``; ``quiet``, ``out``: the built-in reporter's; ``builtins``:
+        more built-ins as ``(name, plugin)``; ``strict``: the first hook error fails the run
+        (:meth:`take_strict_failure`); ``debug``: trace every hook call to stderr;
+        ``autoload``: load the ``invoke_checkpoints`` entry points.
+        """
+        self.strict = strict
+        self.debug = debug
+        #: Every hook error, one line each, in the order they happened (append-only).
+        self.errors: list[str] = []
+        self._listeners: list[Callable[[str], None]] = []
+        self._strict_failure: str | None = None
         #: Plugin name -> where it came from, in registration order (``workflow.plugins``).
         self.origins: dict[str, str] = {}
-        self._impl_cache: dict[str, list[pluggy.HookImpl]] = {}
         #: Hooks never run concurrently (steps may run in threads); plugins need no locking.
         self._lock = threading.RLock()
-        for name in settings.disable_plugins:
-            self.pm.set_blocked(name)
+        self._pm = _Manager(Isolation(self._fail, debug=debug))
+        for name in disable:
+            self._pm.set_blocked(name)
+        if debug:
+            self._pm.add_hookcall_monitoring(*self._monitors())
 
-        from ..plugins import environment
+        from . import environment
         from .reporter import ConsoleReporter
 
         self._register(environment, "environment", "built-in")
         self._register(ConsoleReporter(quiet=quiet, out=out), "reporter", "built-in")
         for name, plugin in builtins:
             self._register(plugin, name, "built-in")
-        if not env_flag(AUTOLOAD_ENV):
+        if autoload:
             self._load_entry_points()
-        for dotted in settings.plugins:
-            if self.pm.has_plugin(dotted) or self.pm.is_blocked(dotted):
+        for dotted in plugins:
+            if self._pm.has_plugin(dotted) or self._pm.is_blocked(dotted):
                 continue
             module = _import(dotted, "config checkpoints.plugins")
             self._register(module, dotted, "checkpoints.plugins")
         for given in extra:
-            if isinstance(given, str) and self.pm.is_blocked(given):
+            if isinstance(given, str) and self._pm.is_blocked(given):
                 continue  # a blocked plugin is not even imported
             plugin = _import(given, "workflow(plugins=...)") if isinstance(given, str) else given
             self._register(plugin, self._name_for(plugin), "workflow(plugins=...)")
 
     # -- registering -------------------------------------------------------------------------
 
-    def _load_entry_points(self) -> None:
-        from importlib.metadata import entry_points
+    def _register(self, plugin: object, name: str, origin: str) -> None:
+        if self._pm.register(plugin, name) is not None:
+            self.origins[name] = origin
 
-        # entry_points() lists each distribution once (the first found on sys.path wins).
-        for ep in entry_points(group=hookspecs.PROJECT):
-            if self.pm.has_plugin(ep.name) or self.pm.is_blocked(ep.name):
-                continue
-            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else ep.value
-            try:
-                plugin = ep.load()
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin {ep.name!r} (entry point of {dist}) cannot be loaded: "
-                    f"{_describe(exc)}; block it with checkpoints.disable_plugins: [{ep.name}] "
-                    f"or set {AUTOLOAD_ENV}=1"
-                ) from exc
-            self._register(plugin, ep.name, f"{dist} (entry point)")
+    def _load_entry_points(self) -> None:
+        try:
+            self._pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+        except PluginError:
+            raise  # loaded, then refused: the message names the plugin already
+        except Exception as exc:
+            failed, where = self._failed_entry_point()
+            raise PluginError(
+                f"plugin {failed!r} (entry point of {where}) cannot be loaded: "
+                f"{describe(exc)}; block it with checkpoints.disable_plugins: [{failed}] "
+                f"or set {AUTOLOAD_ENV}=1"
+            ) from exc
+        for plugin, dist in self._pm.list_plugin_distinfo():
+            name = self._pm.name_of(plugin)
+            if name is not None and name not in self.origins:
+                self.origins[name] = f"{dist.project_name} {dist.version} (entry point)"
+
+    def _failed_entry_point(self) -> tuple[str, str]:
+        """The entry point whose ``load()`` raised: the first one pluggy had not reached.
+
+        pluggy walks ``importlib.metadata.distributions()`` in order and stops at the failure.
+        """
+        from importlib.metadata import distributions
+
+        for dist in distributions():
+            for ep in dist.entry_points:
+                if (
+                    ep.group == hookspecs.PROJECT
+                    and ep.name not in self._pm.requested
+                    and not self._pm.is_blocked(ep.name)
+                ):
+                    return ep.name, f"{dist.name} {dist.version}"
+        return "?", "an unknown distribution"
 
     def _name_for(self, plugin: object) -> str:
         """A stable name for a plugin given to ``workflow()``, usable in ``disable_plugins``."""
@@ -134,109 +220,77 @@ class PluginHost:
             name = f"{base}#{n}"
         return name
 
-    def _register(self, plugin: object, name: str, origin: str) -> None:
-        if self.pm.is_registered(plugin):
-            return
-        try:
-            registered = self.pm.register(plugin, name=name)
-            if registered is None:  # blocked by checkpoints.disable_plugins
-                return
-            wrappers = [
-                impl.function.__name__
-                for caller in self.pm.get_hookcallers(plugin) or []
-                for impl in caller.get_hookimpls()
-                if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper)
-            ]
-            self.pm.check_pending()
-        except (pluggy.PluginValidationError, ValueError) as exc:
-            if self.pm.is_registered(plugin):
-                self.pm.unregister(plugin)
-            raise PluginError(f"plugin {name!r} is invalid: {_validation_text(exc)}") from exc
-        if wrappers:
-            self.pm.unregister(plugin)
-            raise PluginError(
-                f"plugin {name!r} is invalid: hook wrappers are not supported "
-                f"({', '.join(sorted(wrappers))}); use a plain @hookimpl"
-            )
-        self.origins[name] = origin
-        self._impl_cache.clear()
+    # -- failures and tracing ----------------------------------------------------------------
+
+    def report_errors_to(self, listener: Callable[[str], None]) -> None:
+        """Also pass each hook error's one-line message to ``listener`` (the engine records it)."""
+        self._listeners.append(listener)
+
+    @property
+    def strict_failure(self) -> str | None:
+        """The first hook error since the last :meth:`take_strict_failure`, when strict."""
+        return self._strict_failure
+
+    def take_strict_failure(self) -> str | None:
+        """Return :attr:`strict_failure` and forget it (the engine fails the run with it)."""
+        failure, self._strict_failure = self._strict_failure, None
+        return failure
+
+    def _fail(self, message: str) -> None:
+        print(f"{PREFIX}: {message}", file=sys.stderr, flush=True)
+        self.errors.append(message)
+        for listener in self._listeners:
+            listener(message)
+        if self.strict and self._strict_failure is None:
+            self._strict_failure = message
+
+    def _monitors(self) -> tuple[Callable[..., None], Callable[..., None]]:
+        """pluggy's hook-call monitors: one line per hook call, with its duration."""
+        started: list[float] = []  # a stack: a plugin may call a hook from a hook
+
+        def before(hook: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+            started.append(time.perf_counter())
+
+        def after(
+            outcome: pluggy.Result[Any],
+            hook: str,
+            impls: Sequence[pluggy.HookImpl],
+            kwargs: Mapping[str, Any],
+        ) -> None:
+            took = (time.perf_counter() - started.pop()) * 1000
+            if not impls:
+                trace(f"{hook}: no implementations")
+            else:
+                count = f"{len(impls)} implementation{'s' if len(impls) > 1 else ''}"
+                trace(f"{hook}: {count} ({took:.2f} ms)")
+
+        return before, after
 
     # -- calling -----------------------------------------------------------------------------
 
-    def _impls(self, hook: str) -> list[pluggy.HookImpl]:
-        # pluggy calls the last registered implementation first (tryfirst/trylast respected).
-        # Cached per hook (several calls per step); registering a plugin clears the cache.
-        impls = self._impl_cache.get(hook)
-        if impls is None:
-            impls = list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
-            self._impl_cache[hook] = impls
-        return impls
-
-    def _trace(self, text: str) -> None:
-        print(f"{_PREFIX} debug: {text}", file=sys.stderr, flush=True)
-
-    def _fail(self, message: str) -> None:
-        print(f"{_PREFIX}: {message}", file=sys.stderr, flush=True)
-        self.on_error(message)
-        if self.strict and self.strict_failure is None:
-            self.strict_failure = message
-
-    def _call(self, impl: pluggy.HookImpl, hook: str, kwargs: dict[str, Any]) -> tuple[bool, Any]:
-        """Call one implementation; ``(False, None)`` if it raised or returned the wrong type."""
-        args = {name: kwargs[name] for name in impl.argnames}
-        if self.debug:
-            shown = ", ".join(f"{k}={_brief(v)}" for k, v in args.items())
-            self._trace(f"{hook}({shown}) -> {impl.plugin_name}")
-        try:
-            result = impl.function(**args)
-        except (Exception, SystemExit) as exc:
-            if self.debug:
-                sys.stderr.write("".join(traceback.format_exception(exc)))
-            self._fail(f"plugin {impl.plugin_name!r} failed in {hook}: {_describe(exc)}")
-            return False, None
-        if self.debug and result is not None:
-            self._trace(f"{hook} <- {impl.plugin_name} returned {_brief(result)}")
-        expected = _RESULT_TYPES.get(hook)
-        if result is not None and expected is not None and not isinstance(result, expected):
-            self._fail(
-                f"plugin {impl.plugin_name!r} failed in {hook}: returned "
-                f"{type(result).__name__}, expected {expected.__name__} or None"
-            )
-            return False, None
-        return True, result
-
-    def _calls(self, hook: str) -> list[pluggy.HookImpl]:
-        impls = self._impls(hook)
-        if self.debug and not impls:
-            self._trace(f"{hook}: no implementations")
-        return impls
+    def _call(self, hook: str, kwargs: dict[str, Any]) -> Any:
+        with self._lock:
+            return getattr(self._pm.hook, hook)(**kwargs)
 
     def notify(self, hook: str, **kwargs: Any) -> None:
         """Call every implementation of a notification hook; one that raises is reported."""
-        with self._lock:
-            for impl in self._calls(hook):
-                self._call(impl, hook, kwargs)
+        self._call(hook, kwargs)
 
     def first(self, hook: str, **kwargs: Any) -> Any:
         """Call a firstresult hook: the first result that is not ``None`` or empty wins."""
-        with self._lock:
-            for impl in self._calls(hook):
-                ok, result = self._call(impl, hook, kwargs)
-                if ok and result:
-                    return result
-        return None
+        answer: Answer | None = self._call(hook, kwargs)
+        return answer.value if answer is not None else None
 
     def each(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call every implementation, returning ``(plugin name, result)`` pairs."""
-        results = []
-        with self._lock:
-            for impl in self._calls(hook):
-                ok, result = self._call(impl, hook, kwargs)
-                if ok and result is not None:
-                    results.append((impl.plugin_name, result))
-        return results
+        answers: list[Answer] = self._call(hook, kwargs)
+        return [(answer.plugin, answer.value) for answer in answers]
 
     # -- describing --------------------------------------------------------------------------
+
+    def get_plugin(self, name: str) -> object | None:
+        """The plugin registered under ``name`` (pluggy itself holds its adapter)."""
+        return self._pm.originals.get(name)
 
     def describe(self) -> list[tuple[str, str]]:
         """``(plugin name, where it came from)`` for every active plugin, in registration order.
@@ -249,9 +303,7 @@ class PluginHost:
         owners = packages_distributions()  # top-level module -> distributions, read once
         rows = []
         for name, source in self.origins.items():
-            plugin = self.pm.get_plugin(name)
-            if plugin is None:
-                continue
+            plugin = self.get_plugin(name)
             if source == "built-in":
                 origin = f"built-in (invoke-checkpoints {_own_version()})"
             elif source.endswith("(entry point)"):
@@ -264,14 +316,14 @@ class PluginHost:
 
     def blocked(self) -> list[str]:
         """Names in ``checkpoints.disable_plugins``, whether or not such a plugin exists."""
-        return [name for name, plugin in self.pm.list_name_plugin() if plugin is None]
+        return [name for name, plugin in self._pm.list_name_plugin() if plugin is None]
 
 
 def _import(dotted: str, source: str) -> ModuleType:
     try:
         return importlib.import_module(dotted)
     except Exception as exc:
-        raise PluginError(f"{source}: cannot import {dotted!r} ({_describe(exc)})") from exc
+        raise PluginError(f"{source}: cannot import {dotted!r} ({describe(exc)})") from exc
 
 
 def _module_of(plugin: object) -> str:
@@ -307,17 +359,3 @@ def _validation_text(exc: Exception) -> str:
     if text.startswith("unknown hook"):
         text += f" (hooks: {', '.join(sorted(_HOOKS))})"
     return text
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def _brief(value: Any) -> str:
-    if isinstance(value, StepInfo):
-        return f"<step {value.number} {value.name}>"
-    if isinstance(value, RunInfo):
-        return f"<run {value.workflow_id or value.name} {value.status}>"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -120,7 +120,7 @@ class Engine:
         if config.runners.local is Local:
             config.runners.local = CheckpointRunner
         remainder = getattr(self.c, "remainder", None)
-        self.plugins.on_error = recorder.warn
+        self.plugins.report_errors_to(recorder.warn)
         return StepExecutor(config, remainder, self.plugins, recorder, run)
 
     def _execute(self, recorder: Recorder) -> None:

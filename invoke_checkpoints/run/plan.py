@@ -69,7 +69,7 @@ class Plan:
         if rerun_from is not None and number >= rerun_from:
             return f"run (--resume-from={rerun_from})"
         info = StepInfo.of(spec, self.run)
-        smart = self.plugins.pm.get_plugin("smart")
+        smart = self.plugins.get_plugin("smart")
         why = "smart execution is off" if not smart_on else "no skip rule applies"
         if isinstance(smart, SmartExecution) and smart_on:
             skip, why = smart.decide(info)

@@ -197,9 +197,8 @@ class StepExecutor:
 
         Called only where every checkpoint file is consistent (between steps).
         """
-        failure = self.plugins.strict_failure
+        failure = self.plugins.take_strict_failure()
         if failure is None:
             return
-        self.plugins.strict_failure = None
         self.finish(RunStatus.FAILED, current=self.recorder.first_pending())
         raise Exit(strict_message(failure), 1)
