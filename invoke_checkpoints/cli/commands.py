@@ -71,7 +71,7 @@ def _setup(
     from ..plugins.smart import SmartExecution
 
     settings, store = _settings_store(c, definition)
-    smart = SmartExecution(store, settings.root, definition.name, settings.smart_execution)
+    smart = SmartExecution(store, settings.root, definition.name)
     plugins = PluginHost(
         strict=settings.strict_plugins,
         plugins=settings.plugins,
@@ -122,9 +122,8 @@ def run_command(
             options = (
                 decision.options if decision else _plain_options(settings, definition, request)
             )
-            _configure_smart(plugins, options)
-            plan = Plan(definition, decision, plugins)
-            plan.show(parallel=options.parallel, smart_on=options.smart, dry_run=dry_run)
+            plan = Plan(definition, decision, plugins, options)
+            plan.show(dry_run=dry_run)
             if dry_run or plan.nothing_to_do:
                 return
         if not settings.enabled:
@@ -163,7 +162,6 @@ def _run_locked(
     from ..run.resolve import resolve
 
     decision = resolve(definition, store, request, _defaults(settings))
-    _configure_smart(plugins, decision.options)
     engine = Engine(
         c, definition, plugins, decision.options, project=settings.root, store=store, lock=lock
     )
@@ -181,15 +179,6 @@ def _run_locked(
         return
     _retention(settings, store, definition, keep_run=run_dir.run_id)
     engine.resume(decision)
-
-
-def _configure_smart(plugins: PluginHost, options: RunOptions) -> None:
-    """The built-in ``smart`` plugin follows the run's options (unless it is blocked)."""
-    from ..plugins.smart import SmartExecution
-
-    smart = plugins.get_plugin("smart")
-    if isinstance(smart, SmartExecution):
-        smart.enabled = options.smart
 
 
 def status_command(

@@ -26,8 +26,7 @@ NO_RELEVANT_CHANGES = "no_relevant_changes"
 class SmartExecution:
     """Decides skips from fingerprints and records them after each successful step."""
 
-    def __init__(self, store: Store, project_root: Path, workflow: str, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, store: Store, project_root: Path, workflow: str) -> None:
         self.root = project_root
         self.index = FingerprintIndex(store, f"{workflow}.smart.json")
         self.cache = HashCache(store, f"{workflow}.hashes.json")
@@ -51,7 +50,7 @@ class SmartExecution:
 
     @hookimpl
     def checkpoints_should_skip_step(self, run: RunInfo, step: StepInfo) -> str | None:
-        if not self.enabled:
+        if not run.options.smart:  # --no-smart, or smart_execution: false
             return None
         skip, _ = self.decide(step)
         return NO_RELEVANT_CHANGES if skip else None

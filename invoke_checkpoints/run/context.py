@@ -19,9 +19,22 @@ if TYPE_CHECKING:
     from ..store.runs import RunDir
     from .definition import StepSpec
 
-__all__ = ["RunInfo", "StepInfo", "current_step", "entered_step"]
+__all__ = ["RunInfo", "RunOptions", "StepInfo", "current_step", "entered_step"]
 
 _CURRENT: contextvars.ContextVar[StepInfo] = contextvars.ContextVar("invoke_checkpoints_step")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Execution options of a run; saved in checkpoint.json and restored on resume."""
+
+    parallel: bool = False
+    #: Smart execution (``--smart`` / ``--no-smart``): skip steps whose inputs are unchanged.
+    smart: bool = True
+    max_workers: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"parallel": self.parallel, "smart": self.smart, "max_workers": self.max_workers}
 
 
 @dataclass(eq=False)
@@ -40,6 +53,8 @@ class RunInfo:
     status: str = "running"
     #: JSON values persisted for the whole run, resume included.
     vars: dict[str, Any] = field(default_factory=dict)
+    #: The options in force for this invocation.
+    options: RunOptions = field(default_factory=RunOptions)
     _dir: RunDir | None = field(default=None, repr=False)
     _outputs: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
 

@@ -112,6 +112,7 @@ class Engine:
             path=rd.path if rd else None,
             steps=self.definition.step_names,
             vars=dict(cp.vars) if cp else {},
+            options=self.options,
             _dir=rd,
         )
         # Steps run on a copy of the config, with a runner whose children a signal can stop;

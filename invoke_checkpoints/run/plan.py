@@ -14,6 +14,7 @@ from .context import RunInfo, StepInfo
 
 if TYPE_CHECKING:
     from ..plugins.host import PluginHost
+    from .context import RunOptions
     from .definition import WorkflowDefinition
     from .resolve import Decision
 
@@ -28,20 +29,22 @@ class Plan:
         definition: WorkflowDefinition,
         decision: Decision | None,
         plugins: PluginHost,
+        options: RunOptions,
     ) -> None:
         """``decision`` is ``None`` when checkpoints are disabled (the steps run plainly)."""
         self.definition = definition
         self.decision = decision
         self.plugins = plugins
+        self.options = options
         name = definition.name
         run_dir = decision.run_dir if decision is not None else None
         if decision is None:
             self.header = f"workflow {name!r}: checkpoints disabled, steps run plainly"
-            self.run = RunInfo("", name, None, definition.step_names)
+            self.run = RunInfo("", name, None, definition.step_names, options=options)
         elif run_dir is None:
             note = f" ({decision.note})" if decision.note else ""
             self.header = f"workflow {name!r}: a new run{note}"
-            self.run = RunInfo("", name, None, definition.step_names)
+            self.run = RunInfo("", name, None, definition.step_names, options=options)
         else:
             assert decision.checkpoint is not None
             self.header = f"workflow {name!r}: resume {run_dir.run_id}"
@@ -51,6 +54,7 @@ class Plan:
                 run_dir.path,
                 definition.step_names,
                 vars=dict(decision.checkpoint.vars),
+                options=options,
                 _dir=run_dir,
             )
 
@@ -59,7 +63,7 @@ class Plan:
         """The run to resume is already complete: there is nothing to explain."""
         return self.decision is not None and self.decision.already_complete
 
-    def decide(self, number: int, *, smart_on: bool) -> str:
+    def decide(self, number: int) -> str:
         """One step's line: ``complete``, ``run`` or ``skip``, with the reason."""
         spec = self.definition.steps[number]
         decision = self.decision
@@ -70,6 +74,7 @@ class Plan:
             return f"run (--resume-from={rerun_from})"
         info = StepInfo.of(spec, self.run)
         smart = self.plugins.get_plugin("smart")
+        smart_on = self.options.smart
         why = "smart execution is off" if not smart_on else "no skip rule applies"
         if isinstance(smart, SmartExecution) and smart_on:
             skip, why = smart.decide(info)
@@ -80,16 +85,16 @@ class Plan:
             return f"skip ({reason})"
         return f"run ({why})"
 
-    def show(self, *, parallel: bool, smart_on: bool, dry_run: bool) -> None:
+    def show(self, *, dry_run: bool) -> None:
         """Print the plan; ``dry_run`` says that nothing is written."""
         if self.nothing_to_do:
             print(f"{self.header}: already completed, --resume would run nothing")
             return
         suffix = " (dry run: nothing is written)" if dry_run else ""
-        mode = ", parallel groups run concurrently" if parallel else ""
+        mode = ", parallel groups run concurrently" if self.options.parallel else ""
         print(f"{self.header}{mode}{suffix}")
         width = max(len(n) for n in self.definition.step_names)
         for spec in self.definition.steps:
             group = f" [group {spec.group}]" if spec.group is not None else ""
             line = f"  {spec.number:>3}  {spec.name:<{width}}  "
-            print(line + self.decide(spec.number, smart_on=smart_on) + group)
+            print(line + self.decide(spec.number) + group)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import IncompatibleRunError, UnknownRunError
+from .context import RunOptions
 
 if TYPE_CHECKING:
     from ..store.models import Checkpoint
@@ -17,18 +18,6 @@ if TYPE_CHECKING:
     from .definition import WorkflowDefinition
 
 __all__ = ["Decision", "Request", "RunOptions", "check_request", "merge_options", "resolve"]
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """Execution options of one run; saved in checkpoint.json and restored on resume."""
-
-    parallel: bool = False
-    smart: bool = True
-    max_workers: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"parallel": self.parallel, "smart": self.smart, "max_workers": self.max_workers}
 
 
 @dataclass(frozen=True)
