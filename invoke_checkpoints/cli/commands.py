@@ -68,17 +68,25 @@ def _setup(
     c: Context, definition: WorkflowDefinition, *, quiet: bool = False
 ) -> tuple[Settings, Store, PluginHost]:
     from ..plugins.host import AUTOLOAD_ENV, DEBUG_ENV, PluginHost
+    from ..plugins.reporter import ConsoleReporter
     from ..plugins.smart import SmartExecution
+    from ..store.history import expected_durations
 
     settings, store = _settings_store(c, definition)
-    smart = SmartExecution(store, settings.root, definition.name)
+
+    def history(workflow: str, run_id: str) -> dict[str, float]:
+        return expected_durations(store, workflow, exclude=run_id)
+
+    builtins: list[tuple[str, object]] = [
+        ("reporter", ConsoleReporter(quiet=quiet, history=history)),
+        ("smart", SmartExecution(store, settings.root, definition.name)),
+    ]
     plugins = PluginHost(
         strict=settings.strict_plugins,
         plugins=settings.plugins,
         disable=settings.disable_plugins,
         extra=definition.plugins,
-        quiet=quiet,
-        builtins=[("smart", smart)],
+        builtins=builtins,
         debug=env_flag(DEBUG_ENV),
         autoload=not env_flag(AUTOLOAD_ENV),
     )
@@ -236,8 +244,8 @@ def list_command(
     c: Context, definition: WorkflowDefinition, *, show_all: bool, as_json: bool
 ) -> None:
     """``invoke <workflow>.list``: the most recent runs, newest first."""
+    from ..plugins.formatting import use_color
     from ..store.maintenance import list_document, list_runs
-    from .formatting import use_color
     from .render import render_list
 
     with _user_errors(definition):
@@ -261,8 +269,8 @@ def clean_command(
     dry_run: bool,
 ) -> None:
     """``invoke <workflow>.clean``: remove old runs; never the active one."""
+    from ..plugins.formatting import human_size
     from ..store.maintenance import clean_runs, plan_clean
-    from .formatting import human_size
 
     with _user_errors(definition):
         settings, store = _settings_store(c, definition)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .formatting import format_duration, human_size, paint
+from ..plugins.formatting import format_duration, human_size, paint
 
 if TYPE_CHECKING:
     from ..store.maintenance import RunSummary

@@ -3,7 +3,7 @@
 Registration order (pluggy calls the most recently registered implementation first, so a later
 source overrides an earlier one in ``checkpoints_should_skip_step``):
 
-1. built-ins: ``environment``, ``reporter``, then those the caller passes (``smart``);
+1. built-ins: ``environment``, then those the caller passes (``reporter``, ``smart``);
 2. the ``invoke_checkpoints`` entry-point group (unless ``autoload`` is false);
 3. ``checkpoints.plugins`` (dotted module names);
 4. ``workflow(..., plugins=[...])``.
@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -115,8 +115,6 @@ class PluginHost:
         plugins: Iterable[str] = (),
         disable: Iterable[str] = (),
         extra: Iterable[object] = (),
-        quiet: bool = False,
-        out: TextIO | None = None,
         builtins: Iterable[tuple[str, object]] = (),
         debug: bool = False,
         autoload: bool = True,
@@ -125,10 +123,11 @@ class PluginHost:
 
         ``plugins``: dotted module names (``checkpoints.plugins``); ``disable``: names never
         registered nor imported; ``extra``: modules, objects or dotted names from
-        ``workflow(plugins=...)``; ``quiet``, ``out``: the built-in reporter's; ``builtins``:
-        more built-ins as ``(name, plugin)``; ``strict``: the first hook error fails the run
-        (:meth:`take_strict_failure`); ``debug``: trace every hook call to stderr;
-        ``autoload``: load the ``invoke_checkpoints`` entry points.
+        ``workflow(plugins=...)``; ``builtins``: more built-ins as ``(name, plugin)``,
+        registered right after ``environment`` (the CLI passes ``reporter`` and ``smart``);
+        ``strict``: the first hook error fails the run (:meth:`take_strict_failure`);
+        ``debug``: trace every hook call to stderr; ``autoload``: load the
+        ``invoke_checkpoints`` entry points.
         """
         self.strict = strict
         self.debug = debug
@@ -147,10 +146,8 @@ class PluginHost:
             self._pm.add_hookcall_monitoring(*self._monitors())
 
         from . import environment
-        from .reporter import ConsoleReporter
 
         self._register(environment, "environment", "built-in")
-        self._register(ConsoleReporter(quiet=quiet, out=out), "reporter", "built-in")
         for name, plugin in builtins:
             self._register(plugin, name, "built-in")
         if autoload:

@@ -7,11 +7,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from ..cli.formatting import format_clock, format_duration, paint, use_color
 from ..store.history import eta_table
+from .formatting import format_clock, format_duration, paint, use_color
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..run.context import RunInfo, StepInfo
     from ..store.models import StepState
 
@@ -43,11 +45,22 @@ class _Ticker:
 
 
 class ConsoleReporter:
-    """Prints progress to stdout; ``quiet`` keeps only failures and the summary."""
+    """Prints progress to stdout; ``quiet`` keeps only failures and the summary.
 
-    def __init__(self, *, quiet: bool = False, out: TextIO | None = None) -> None:
+    ``history(workflow, run_id)`` gives the expected duration of each step by name (from earlier
+    runs, excluding ``run_id``) for the ETA; without it no ETA is shown.
+    """
+
+    def __init__(
+        self,
+        *,
+        quiet: bool = False,
+        out: TextIO | None = None,
+        history: Callable[[str, str], dict[str, float]] | None = None,
+    ) -> None:
         self.quiet = quiet
         self._out = out
+        self._history = history
         #: (name, outcome, duration, detail) per step this process saw.
         self.rows: dict[int, tuple[str, str, float | None, str]] = {}
         #: Seconds left from each step on, from earlier completed runs (``None``: unknown).
@@ -76,13 +89,9 @@ class ConsoleReporter:
     def checkpoints_workflow_start(self, run: RunInfo) -> None:
         where = f" ({run.workflow_id})" if run.workflow_id else " (checkpoints disabled)"
         self._print(f"workflow {run.name}{where}: {len(run.steps)} steps")
-        if run.path is not None:
-            from ..store.history import expected_durations
-            from ..store.runs import Store
-
+        if run.workflow_id and self._history is not None:
             try:
-                store = Store(run.path.parent)
-                expected = expected_durations(store, run.name, exclude=run.workflow_id)
+                expected = self._history(run.name, run.workflow_id)
             except OSError:
                 expected = {}
             self.eta = eta_table(expected, run.steps)
