@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import platform
 import re
-import shutil
 import socket
 import subprocess
-import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import invoke
 import pytest
+
+from invoke_checkpoints.store.runs import Store
 
 from .conftest import RUN_ID, Project
 
@@ -98,27 +99,40 @@ def test_run_directory_is_named_after_utc_start(project: Project) -> None:
 
 
 def test_runs_in_the_same_second_get_a_suffix(project: Project) -> None:
-    """A second run started in the same second gets `_2`, a third `_3`; each is its own run."""
+    """A second run started in the same second gets `_2`, a third `_3`; each is its own run.
+
+    The store takes the start time as an argument, so the same second is given, not waited for.
+    """
     project.use("three_steps")
-    for _attempt in range(5):
-        for old in project.runs():
-            shutil.rmtree(old)
-        time.sleep(1 - time.time() % 1 + 0.01)  # start just after a second boundary
-        for _ in range(3):
-            assert project.invoke("workflow").code == 0
-        ids = [RUN_ID.fullmatch(p.name) for p in project.runs()]
-        if len({m["stamp"] for m in ids if m}) == 1:
-            break
-    else:
-        pytest.fail("three quick runs never fit in one second")
+    assert project.invoke("workflow").code == 0
+    first = project.only_run()
+    stamp = RUN_ID.fullmatch(first.name)
+    assert stamp is not None
+    now = datetime.strptime(stamp["stamp"], "%Y%m%d_%H%M%S").replace(tzinfo=timezone.utc)
+    template = project.checkpoint(first)
+    store = Store(project.store)
+    lock = store.lock("workflow")
+    lock.acquire()
+    try:
+        for _ in range(2):
+            store.create_run(
+                "workflow",
+                now,
+                lambda run_id: json.dumps({**template, "workflow_id": run_id}).encode(),
+            )
+    finally:
+        lock.release()
+    ids = [RUN_ID.fullmatch(p.name) for p in project.runs()]
     assert all(ids)
+    assert {m["stamp"] for m in ids if m} == {stamp["stamp"]}
     assert sorted(m["n"] or "1" for m in ids if m) == ["1", "2", "3"]
     for run in project.runs():
         assert project.checkpoint(run)["workflow_id"] == run.name
         assert project.checkpoint(run)["status"] == "completed"
-    # The newest of them is the `_3` one, and that is what `status` shows.
+    # The newest of them is the `_3` one, and that is what `status` and `--resume` take.
     newest = next(p.name for p in project.runs() if p.name.endswith("_3"))
     assert newest in project.invoke("workflow.status").out
+    assert f"run {newest} already completed" in project.invoke("workflow", "--resume").out
 
 
 def test_checkpoint_has_every_spec_field(project: Project, completed: Path) -> None:

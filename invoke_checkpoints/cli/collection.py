@@ -74,9 +74,24 @@ def workflow(
 
 
 def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> Collection:
+    coll = Collection(definition.name)
+    for task in (
+        *_run_tasks(definition, help_text),
+        *_read_only_tasks(definition),
+        *_maintenance_tasks(definition),
+    ):
+        coll.add_task(task)
+    coll.configure(
+        {"checkpoints": {k: list(v) if isinstance(v, list) else v for k, v in DEFAULTS.items()}}
+    )
+    return coll
+
+
+def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Task[Any]]:
+    """The default task (run or resume) and ``resume``."""
     name = definition.name
     listing = ", ".join(definition.step_names)
-    coll = Collection(name)
+    tasks: list[Task[Any]] = []
 
     def run(
         c: Context,
@@ -109,7 +124,7 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
         run_command(c, definition, request, dry_run=dry_run, explain=explain, quiet=quiet)
 
     run.__doc__ = help_text or f"Run workflow '{name}': {listing}. --resume continues a run."
-    coll.add_task(
+    tasks.append(
         _task(
             run,
             "run",
@@ -136,13 +151,20 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
         run_command(c, definition, Request(resume=True, run_id=run), quiet=quiet)
 
     resume.__doc__ = f"Continue a run of workflow '{name}' (the latest by default)."
-    coll.add_task(
+    tasks.append(
         _task(
             resume,
             "resume",
             help={"run": "run id to continue (default: latest)", "quiet": "less output"},
         )
     )
+    return tasks
+
+
+def _read_only_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
+    """``status``, ``list`` and ``plugins``: they never write."""
+    name = definition.name
+    tasks: list[Task[Any]] = []
 
     def status(c: Context, run: str | None = None, json: bool = False) -> None:
         from .commands import status_command
@@ -150,33 +172,11 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
         status_command(c, definition, run, as_json=json)
 
     status.__doc__ = f"Show where a run of workflow '{name}' stands (the latest by default)."
-    coll.add_task(
+    tasks.append(
         _task(
             status,
             "status",
             help={"run": "run id (default: latest)", "json": "print one JSON document"},
-        )
-    )
-
-    def plugins(c: Context) -> None:
-        from .commands import plugins_command
-
-        plugins_command(c, definition)
-
-    plugins.__doc__ = f"List the plugins active for workflow '{name}' and where each came from."
-    coll.add_task(_task(plugins, "plugins"))
-
-    def repair(c: Context, run: str | None = None, dry_run: bool = False) -> None:
-        from .commands import repair_command
-
-        repair_command(c, definition, run, dry_run=dry_run)
-
-    repair.__doc__ = f"Rebuild a missing or corrupt checkpoint.json of a run of workflow '{name}'."
-    coll.add_task(
-        _task(
-            repair,
-            "repair",
-            help={"run": "run id (default: latest)", "dry-run": "say what would be rebuilt"},
         )
     )
 
@@ -186,11 +186,40 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
         list_command(c, definition, show_all=all, as_json=json)
 
     list_.__doc__ = f"List the most recent runs of workflow '{name}' (20; --all for every run)."
-    coll.add_task(
+    tasks.append(
         _task(
             list_,
             "list",
             help={"all": "every run, not only the latest 20", "json": "print one JSON document"},
+        )
+    )
+
+    def plugins(c: Context) -> None:
+        from .commands import plugins_command
+
+        plugins_command(c, definition)
+
+    plugins.__doc__ = f"List the plugins active for workflow '{name}' and where each came from."
+    tasks.append(_task(plugins, "plugins"))
+    return tasks
+
+
+def _maintenance_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
+    """``repair`` and ``clean``."""
+    name = definition.name
+    tasks: list[Task[Any]] = []
+
+    def repair(c: Context, run: str | None = None, dry_run: bool = False) -> None:
+        from .commands import repair_command
+
+        repair_command(c, definition, run, dry_run=dry_run)
+
+    repair.__doc__ = f"Rebuild a missing or corrupt checkpoint.json of a run of workflow '{name}'."
+    tasks.append(
+        _task(
+            repair,
+            "repair",
+            help={"run": "run id (default: latest)", "dry-run": "say what would be rebuilt"},
         )
     )
 
@@ -215,7 +244,7 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
     clean.__doc__ = (
         f"Remove old runs of workflow '{name}' (default: older than checkpoints.retention_days)."
     )
-    coll.add_task(
+    tasks.append(
         _task(
             clean,
             "clean",
@@ -227,10 +256,7 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
             },
         )
     )
-    coll.configure(
-        {"checkpoints": {k: list(v) if isinstance(v, list) else v for k, v in DEFAULTS.items()}}
-    )
-    return coll
+    return tasks
 
 
 def _task(body: Callable[..., None], name: str, **kwargs: Any) -> Task[Any]:

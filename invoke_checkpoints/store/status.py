@@ -1,7 +1,7 @@
 """The status of a run as one JSON-ready document (rendered as text by ``cli/render.py``).
 
 The document's keys are a public contract (``invoke <workflow>.status --json``); see
-``docs/status.md``.
+docs/format.md, "status --json".
 """
 
 from __future__ import annotations
