@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..plugins.host import PluginHost
     from ..run.definition import WorkflowDefinition
     from ..run.resolve import Request, RunOptions
-    from ..store.lock import WorkflowLock
+    from ..store.backend import RunLock
     from ..store.runs import Store
 
 __all__ = [
@@ -61,7 +61,13 @@ def _settings_store(c: Context, definition: WorkflowDefinition) -> tuple[Setting
     from ..store.runs import Store
 
     settings = Settings.from_config(c.config, definition.origin)
-    return settings, Store(settings.dir, durable=settings.fsync, shared=settings.shared)
+    store = Store(
+        settings.dir,
+        durable=settings.fsync,
+        shared=settings.shared,
+        lease_seconds=settings.lease_seconds,
+    )
+    return settings, store
 
 
 def _setup(
@@ -162,7 +168,7 @@ def _run_locked(
     settings: Settings,
     store: Store,
     plugins: PluginHost,
-    lock: WorkflowLock,
+    lock: RunLock,
     request: Request,
 ) -> None:
     """Start or resume the decided run while holding the workflow's lock."""

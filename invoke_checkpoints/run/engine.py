@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from invoke import Context
 
     from ..plugins.host import PluginHost
-    from ..store.lock import WorkflowLock
+    from ..store.backend import RunLock
     from ..store.runs import Store
     from .definition import StepSpec, WorkflowDefinition
     from .resolve import Decision, RunOptions
@@ -46,7 +46,7 @@ class Engine:
         *,
         project: Path,
         store: Store | None = None,
-        lock: WorkflowLock | None = None,
+        lock: RunLock | None = None,
     ) -> None:
         self.c = c
         self.definition = definition
