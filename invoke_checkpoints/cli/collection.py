@@ -79,6 +79,7 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
         *_run_tasks(definition, help_text),
         *_read_only_tasks(definition),
         *_maintenance_tasks(definition),
+        *_remote_tasks(definition),
     ):
         coll.add_task(task)
     coll.configure(
@@ -254,6 +255,56 @@ def _maintenance_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
                 "all": "remove every run (except one running now)",
                 "dry-run": "list what would be removed and the space it frees; remove nothing",
             },
+        )
+    )
+    return tasks
+
+
+def _remote_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
+    """``unlock``, ``export`` and ``import`` (docs/remote.md)."""
+    name = definition.name
+    tasks: list[Task[Any]] = []
+
+    def unlock(c: Context, force: bool = False) -> None:
+        from .remote import unlock_command
+
+        unlock_command(c, definition, force=force)
+
+    unlock.__doc__ = f"Free the lock of workflow '{name}' whose holder is known to be dead."
+    tasks.append(
+        _task(
+            unlock,
+            "unlock",
+            help={"force": "remove a remote lock at once, without waiting for its lease to lapse"},
+        )
+    )
+
+    def export(c: Context, run: str | None = None, output: str = "") -> None:
+        from .remote import export_command
+
+        export_command(c, definition, run, output)
+
+    export.__doc__ = f"Write one run of workflow '{name}' to a .tar.gz (to import elsewhere)."
+    tasks.append(
+        _task(
+            export,
+            "export",
+            help={"run": "run id (default: latest)", "output": "archive to write (run.tar.gz)"},
+        )
+    )
+
+    def import_(c: Context, input: str = "") -> None:
+        from .remote import import_command
+
+        import_command(c, definition, input)
+
+    import_.__doc__ = f"Add a run exported by `{name}.export` to this project's store."
+    tasks.append(
+        _task(
+            import_,
+            "import",
+            positional=["input"],
+            help={"input": "archive written by export"},
         )
     )
     return tasks

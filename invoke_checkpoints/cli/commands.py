@@ -30,7 +30,9 @@ __all__ = [
     "plugins_command",
     "repair_command",
     "run_command",
+    "settings_store",
     "status_command",
+    "user_errors",
 ]
 
 
@@ -330,3 +332,8 @@ def repair_command(
         kept = repair(plan)
         where = f"; the damaged file is kept as {kept}" if kept else ""
         print(f"rebuilt {run_dir.checkpoint_path}{where}")
+
+
+#: For the commands of other modules (``remote.py``).
+user_errors = _user_errors
+settings_store = _settings_store

@@ -1,0 +1,193 @@
+"""A run started on one machine resumes on another, through a real S3 server (issue #17).
+
+Two "machines" are two project directories with their own HOME and caches sharing one bucket
+prefix; the server is moto's, single-threaded, on 127.0.0.1 (``remote_support.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .conftest import wait_for
+from .remote_support import Bucket, Machine, S3Server, have_s3, new_prefix, s3_server
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.skipif(
+    not have_s3(), reason="needs the s3 and test extras (obstore, moto)"
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[S3Server]:
+    with s3_server() as running:
+        yield running
+
+
+@pytest.fixture
+def prefix() -> str:
+    return new_prefix()
+
+
+@pytest.fixture
+def bucket(server: S3Server, prefix: str) -> Bucket:
+    return Bucket(server, prefix)
+
+
+@pytest.fixture
+def machines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: S3Server, prefix: str
+) -> Iterator[Callable[[str], Machine]]:
+    made: list[Machine] = []
+
+    def machine(name: str) -> Machine:
+        made.append(Machine(tmp_path / name, monkeypatch, server, f"s3://ckpt/{prefix}"))
+        return made[-1]
+
+    yield machine
+    for m in made:
+        m.reap()
+
+
+def _started(machine: Machine) -> bool:
+    return any(p.name.startswith("started-") for p in machine.root.iterdir())
+
+
+def test_a_failed_run_resumes_on_another_machine(
+    machines: Callable[[str], Machine], bucket: Bucket
+) -> None:
+    a, b = machines("a"), machines("b")
+    failed = a.run("workflow", env={"MIDDLE": "fail"})
+    assert failed.code == 3, failed.err
+    run = bucket.only_run()
+    assert bucket.markers(run) == [0]
+    assert not (a.root / ".checkpoints").exists()  # nothing local: the bucket is the store
+
+    resumed = b.run("workflow", "--resume")
+    assert resumed.code == 0, resumed.err
+    assert a.log() == ["first", "middle"]
+    assert b.log() == ["middle", "last"]  # the completed step is not run again
+    assert bucket.only_run() == run
+    assert bucket.markers(run) == [0, 1, 2]
+    assert bucket.checkpoint(run)["status"] == "completed"
+    status = b.run("workflow.status", "--json")
+    assert f'"path": "s3://ckpt/{bucket.prefix}/{run}"' in status.out
+
+
+def test_a_killed_holder_s_lease_lapses_and_another_machine_takes_over(
+    machines: Callable[[str], Machine], bucket: Bucket
+) -> None:
+    a, b = machines("a"), machines("b")
+    holder = a.popen("workflow", env={"MIDDLE": "hold"}, stdin=subprocess.DEVNULL)
+    wait_for(lambda: _started(a), proc=holder, what="step 1 to start on machine A")
+    os.killpg(holder.pid, signal.SIGKILL)
+    holder.communicate(timeout=10)
+    run = bucket.only_run()
+
+    begun = time.monotonic()
+    resumed = b.run("workflow", "--resume", timeout=60)
+    assert resumed.code == 0, resumed.err
+    assert time.monotonic() - begun >= 2  # a whole lease (2 s) without renewal first
+    assert "took over the lock" in resumed.err
+    assert a.log() == ["first", "middle"]
+    assert b.log() == ["middle", "last"]
+    assert bucket.only_run() == run
+    assert bucket.markers(run) == [0, 1, 2]
+
+
+def test_a_paused_holder_is_fenced_off_when_it_wakes_up(
+    machines: Callable[[str], Machine], bucket: Bucket
+) -> None:
+    a, b = machines("a"), machines("b")
+    holder = a.popen("workflow", env={"MIDDLE": "hold"}, stdin=subprocess.DEVNULL)
+    wait_for(lambda: _started(a), proc=holder, what="step 1 to start on machine A")
+    os.killpg(holder.pid, signal.SIGSTOP)
+    try:
+        resumed = b.run("workflow", "--resume", timeout=60)
+        after_b = bucket.snapshot()
+    finally:
+        (a.root / "release").touch()  # A's step ends as soon as it runs again
+        os.killpg(holder.pid, signal.SIGCONT)
+    assert resumed.code == 0, resumed.err
+    run = bucket.only_run()
+
+    out, err = holder.communicate(timeout=60)
+    assert holder.returncode == 2, (out, err)
+    (line,) = err.strip().splitlines()  # one line, no traceback
+    assert "lost the lease" in line, err
+    assert bucket.snapshot() == after_b  # A overwrote nothing of B's
+    assert bucket.checkpoint(run)["status"] == "completed"
+    assert b.log() == ["middle", "last"]
+
+
+@pytest.mark.slow
+def test_eight_concurrent_starts_on_one_bucket_run_exactly_one(
+    machines: Callable[[str], Machine], bucket: Bucket
+) -> None:
+    m = machines("a")
+    procs = [
+        m.popen("workflow", env={"MIDDLE": "hold"}, stdin=subprocess.DEVNULL) for _ in range(8)
+    ]
+    try:
+        wait_for(lambda: _started(m), timeout=60, what="one run to start step 1")
+        deadline = time.monotonic() + 60
+        while sum(p.poll() is not None for p in procs) < 7 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        (m.root / "release").touch()
+    results = [(p.wait(timeout=60), *p.communicate(timeout=10)) for p in procs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0] + [2] * 7, results
+    for code, _, err in results:
+        if code == 2:
+            assert "is already running" in err.strip().splitlines()[-1], err
+    assert len(bucket.runs()) == 1
+    assert m.log().count("first") == 1
+
+
+def test_unlock_releases_the_lock_of_a_dead_holder(
+    machines: Callable[[str], Machine], bucket: Bucket
+) -> None:
+    a = machines("a")
+    holder = a.popen("workflow", env={"MIDDLE": "hold"}, stdin=subprocess.DEVNULL)
+    wait_for(lambda: _started(a), proc=holder, what="step 1 to start")
+    os.killpg(holder.pid, signal.SIGKILL)
+    holder.communicate(timeout=10)
+    assert "workflow.lock" in bucket.names()
+
+    forced = a.run("workflow.unlock", "--force")
+    assert forced.code == 0, forced.err
+    assert "removed the lock" in forced.out
+    assert "workflow.lock" not in bucket.names()
+    again = a.run("workflow.unlock")
+    assert again.code == 0 and "is not locked" in again.out, again
+
+    resumed = a.run("workflow", "--resume")  # at once: no lease to wait for
+    assert resumed.code == 0, resumed.err
+    assert "took over" not in resumed.err
+
+
+def test_unlock_refuses_a_live_holder_without_force(
+    machines: Callable[[str], Machine], bucket: Bucket
+) -> None:
+    a = machines("a")
+    holder = a.popen("workflow", env={"MIDDLE": "hold"}, stdin=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _started(a), proc=holder, what="step 1 to start")
+        refused = a.run("workflow.unlock")
+        assert refused.code == 2
+        assert "Traceback" not in refused.err
+        assert "is already running" in refused.err.strip().splitlines()[-1]
+    finally:
+        (a.root / "release").touch()
+    _, err = holder.communicate(timeout=60)
+    assert holder.returncode == 0, err
+    assert bucket.checkpoint(bucket.only_run())["status"] == "completed"
