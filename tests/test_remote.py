@@ -65,13 +65,14 @@ def test_a_failed_run_resumes_on_another_machine(
     machines: Callable[[str], Machine], bucket: Bucket
 ) -> None:
     a, b = machines("a"), machines("b")
-    failed = a.run("workflow", env={"MIDDLE": "fail"})
+    # The CI recipe: every attempt of CI run 7 runs `invoke workflow --resume --run-key=7`.
+    failed = a.run("workflow", "--resume", "--run-key=ci-7", env={"MIDDLE": "fail"})
     assert failed.code == 3, failed.err
     run = bucket.only_run()
     assert bucket.markers(run) == [0]
     assert not (a.root / ".checkpoints").exists()  # nothing local: the bucket is the store
 
-    resumed = b.run("workflow", "--resume")
+    resumed = b.run("workflow", "--resume", "--run-key=ci-7")
     assert resumed.code == 0, resumed.err
     assert a.log() == ["first", "middle"]
     assert b.log() == ["middle", "last"]  # the completed step is not run again
@@ -191,3 +192,33 @@ def test_unlock_refuses_a_live_holder_without_force(
     _, err = holder.communicate(timeout=60)
     assert holder.returncode == 0, err
     assert bucket.checkpoint(bucket.only_run())["status"] == "completed"
+
+
+def test_export_import_moves_a_run_between_a_local_store_and_a_bucket(
+    machines: Callable[[str], Machine], bucket: Bucket, tmp_path: Path
+) -> None:
+    a, b = machines("a"), machines("b")
+    local = {"INVOKE_CHECKPOINTS_DIR": ".checkpoints"}  # machine A has no bucket
+    assert a.run("workflow", env={**local, "MIDDLE": "fail"}).code == 3
+    (run,) = (p.name for p in a.runs())
+    archive = tmp_path / "run.tar.gz"
+    exported = a.run("workflow.export", f"--run={run}", f"--output={archive}", env=local)
+    assert exported.code == 0, exported.err
+
+    imported = b.run("workflow.import", f"--input={archive}")
+    assert imported.code == 0, imported.err
+    assert bucket.only_run() == run
+    assert bucket.markers(run) == [0]
+    again = b.run("workflow.import", f"--input={archive}")
+    assert again.code == 2
+    assert "already in" in again.err.strip().splitlines()[-1]
+
+    resumed = b.run("workflow", f"--resume={run}")
+    assert resumed.code == 0, resumed.err
+    assert b.log() == ["middle", "last"]
+    back = tmp_path / "back.tar.gz"
+    assert b.run("workflow.export", f"--output={back}").code == 0
+    c = machines("c")
+    assert c.run("workflow.import", f"--input={back}", env=local).code == 0
+    assert c.checkpoint(c.store / run)["status"] == "completed"
+    assert c.markers(c.store / run) == [0, 1, 2]

@@ -105,6 +105,7 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
         no_smart: bool = False,
         parallel: bool = False,
         max_workers: int = 0,
+        run_key: str | None = None,
     ) -> None:
         from ..run.resolve import Request
         from .commands import run_command
@@ -113,6 +114,14 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
             from invoke.exceptions import Exit
 
             raise Exit("invoke-checkpoints: --smart and --no-smart contradict each other", 2)
+        if run_key is not None:
+            from invoke.exceptions import Exit
+
+            from .config import run_key_error
+
+            why = run_key_error(run_key)
+            if why is not None:
+                raise Exit(f"invoke-checkpoints: --run-key: {why}", 2)
         request = Request(
             # `--resume=` gives "": refused like any malformed id, never a silent new run.
             resume=bool(resume) or isinstance(resume, str),
@@ -121,6 +130,7 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
             smart=True if smart else (False if no_smart else None),
             parallel=True if parallel else None,
             max_workers=max_workers or None,
+            run_key=run_key,
         )
         run_command(c, definition, request, dry_run=dry_run, explain=explain, quiet=quiet)
 
@@ -141,6 +151,8 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
                 "no-smart": "run every step, even when nothing changed",
                 "parallel": "run the steps of each parallel group concurrently",
                 "max-workers": "threads per parallel group (default: one per step)",
+                "run-key": "a key for the run (e.g. the CI run id): --resume continues the run "
+                "with this key, or starts it",
             },
         )
     )
@@ -303,7 +315,6 @@ def _remote_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
         _task(
             import_,
             "import",
-            positional=["input"],
             help={"input": "archive written by export"},
         )
     )

@@ -128,6 +128,10 @@ def run_command(
         raise Exit(f"invoke-checkpoints: --max-workers must be >= 1, got {request.max_workers}", 2)
     with _user_errors(definition):
         settings, store, plugins = _setup(c, definition, quiet=quiet)
+        if request.run_key is None and settings.run_key is not None:
+            import dataclasses
+
+            request = dataclasses.replace(request, run_key=settings.run_key)
         check_request(definition, store, request)
         if dry_run or explain:
             from ..run.plan import Plan
@@ -184,7 +188,7 @@ def _run_locked(
     run_dir = decision.run_dir
     if run_dir is None:
         _retention(settings, store, definition, keep_run=None)
-        engine.new_run()
+        engine.new_run(decision.run_key)
         return
     lock.record(run_dir.run_id)
     if decision.already_complete:

@@ -61,7 +61,8 @@ def export_command(
 
 
 def import_command(c: Context, definition: WorkflowDefinition, source: str) -> None:
-    """``invoke <workflow>.import run.tar.gz``: into this project's store, under the lock."""
+    """``invoke <workflow>.import --input=run.tar.gz``: into this project's store, under the
+    workflow's lock."""
     from pathlib import Path
 
     from ..store.transfer import import_run
@@ -69,7 +70,7 @@ def import_command(c: Context, definition: WorkflowDefinition, source: str) -> N
     with user_errors(definition):
         if not source:
             raise CheckpointError(
-                f"name the archive to import: `invoke {definition.name}.import RUN.tar.gz`"
+                f"name the archive to import: `invoke {definition.name}.import --input=RUN.tar.gz`"
             )
         _, store = settings_store(c, definition)
         lock = store.lock(definition.name)

@@ -56,8 +56,8 @@ class Engine:
         self.store = store
         self.lock = lock
 
-    def new_run(self) -> None:
-        """Create a run directory and run every step."""
+    def new_run(self, run_key: str | None = None) -> None:
+        """Create a run directory and run every step (``run_key``: see ``--run-key``)."""
         assert self.store is not None
         now = utcnow()
         cp: list[Checkpoint] = []
@@ -74,6 +74,7 @@ class Engine:
                     total_steps=len(self.definition.steps),
                     steps=list(self.definition.step_names),
                     metadata=metadata(),
+                    run_key=run_key,
                 )
             )
             return cp[0].to_json()

@@ -32,6 +32,8 @@ class Request:
     smart: bool | None = None
     parallel: bool | None = None
     max_workers: int | None = None
+    #: ``--run-key`` / ``checkpoints.run_key``: ``--resume`` continues the run with this key.
+    run_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class Decision:
     already_complete: bool = False
     #: Why a ``--resume`` starts a new run instead (no run to continue).
     note: str = ""
+    #: Recorded in a new run's checkpoint.json (``Request.run_key``).
+    run_key: str | None = None
 
 
 def resolve(
@@ -63,7 +67,18 @@ def resolve(
     rerun_from = check_request(definition, store, request)
     run_dir = None
     note = ""
-    if request.resume or rerun_from is not None:
+    keyed = request.run_key is not None and request.run_id is None
+    if (request.resume or rerun_from is not None) and keyed:
+        from ..store.keys import find_run_by_key
+
+        assert request.run_key is not None
+        run_dir = find_run_by_key(store, definition.name, request.run_key)
+        if run_dir is None and rerun_from is not None:
+            raise UnknownRunError(
+                f"no run of workflow {definition.name!r} has run key {request.run_key!r} yet"
+            )
+        note = f"no run has run key {request.run_key!r} yet: starting it"
+    elif request.resume or rerun_from is not None:
         try:
             run_dir = store.find(definition.name, request.run_id)
         except UnknownRunError:
@@ -71,7 +86,8 @@ def resolve(
                 raise
             note = "--resume found no run to continue"  # `--resume` alone starts one
     if run_dir is None:
-        return Decision(merge_options(defaults, definition, request, None), note=note)
+        options = merge_options(defaults, definition, request, None)
+        return Decision(options, note=note, run_key=request.run_key)
     cp = run_dir.read_checkpoint()
     check_compatible(cp, definition, run_dir)
     done = run_dir.marker_steps()

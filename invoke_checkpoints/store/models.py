@@ -139,6 +139,9 @@ class Checkpoint(_Model):
     #: Warnings about the run itself (e.g. a plugin hook that raised).
     warnings: list[str] = Field(default_factory=list)
     finished_at: Timestamp | None = None
+    #: ``--run-key`` / ``checkpoints.run_key`` (e.g. a CI run id): ``--resume`` with the same
+    #: key continues this run, on any machine sharing the store.
+    run_key: str | None = None
     _encoded: dict[str, _Appended] = PrivateAttr(default_factory=dict)
 
     def to_json(self) -> bytes:
