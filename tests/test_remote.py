@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING
 
 import pytest
 
-from .conftest import wait_for
+from .conftest import Project, one_line, wait_for
 from .remote_support import Bucket, Machine, S3Server, have_s3, new_prefix, s3_server
 
 if TYPE_CHECKING:
@@ -222,3 +224,51 @@ def test_export_import_moves_a_run_between_a_local_store_and_a_bucket(
     assert c.run("workflow.import", f"--input={back}", env=local).code == 0
     assert c.checkpoint(c.store / run)["status"] == "completed"
     assert c.markers(c.store / run) == [0, 1, 2]
+
+
+class _IgnoresConditions(BaseHTTPRequestHandler):
+    """An "S3 clone" that accepts every PUT, conditional or not (as some do)."""
+
+    def do_PUT(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("ETag", '"0123456789abcdef0123456789abcdef"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_DELETE(self) -> None:
+        self.send_response(204)
+        self.end_headers()
+
+    def do_GET(self) -> None:  # no object is ever found
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_HEAD = do_GET
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_an_endpoint_that_ignores_conditional_writes_is_refused(project: Project) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _IgnoresConditions)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        project.use("remote")
+        env = {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.server_address[1]}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "INVOKE_CHECKPOINTS_DIR": "s3://ckpt/clone",
+        }
+        refused = project.run("workflow", env=env, timeout=60)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    assert refused.code == 2
+    assert "ignores conditional writes" in one_line(refused)
+    assert not (project.root / "log.txt").exists()  # no step ran

@@ -17,6 +17,7 @@ reaches the user as one line naming the bucket and key.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -296,7 +297,8 @@ class S3Backend:
         except (AlreadyExistsError, PreconditionError):
             return
         finally:
-            self.remove(key)
+            with contextlib.suppress(RemoteStoreError):  # a stray probe key harms nothing
+                self.remove(key)
         raise RemoteStoreError(
             f"{self.location}: the endpoint ignores conditional writes (a create-only write "
             "succeeded twice); runs cannot be fenced there: use another endpoint or a local store"
