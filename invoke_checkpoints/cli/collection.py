@@ -114,14 +114,7 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
             from invoke.exceptions import Exit
 
             raise Exit("invoke-checkpoints: --smart and --no-smart contradict each other", 2)
-        if run_key is not None:
-            from invoke.exceptions import Exit
-
-            from .config import run_key_error
-
-            why = run_key_error(run_key)
-            if why is not None:
-                raise Exit(f"invoke-checkpoints: --run-key: {why}", 2)
+        _check_run_key(run_key)
         request = Request(
             # `--resume=` gives "": refused like any malformed id, never a silent new run.
             resume=bool(resume) or isinstance(resume, str),
@@ -172,6 +165,17 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
         )
     )
     return tasks
+
+
+def _check_run_key(run_key: str | None) -> None:
+    """Refuse a malformed ``--run-key`` in one line, exit 2."""
+    from .config import run_key_error
+
+    why = run_key_error(run_key) if run_key is not None else None
+    if why is not None:
+        from invoke.exceptions import Exit
+
+        raise Exit(f"invoke-checkpoints: --run-key: {why}", 2)
 
 
 def _read_only_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
