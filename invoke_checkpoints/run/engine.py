@@ -16,6 +16,7 @@ from invoke.runners import Local
 from ..store.models import Checkpoint, RunStatus, metadata, utcnow
 from .context import RunInfo, entered_step
 from .outcomes import jsonable, redact, strict_message
+from .output import held_output
 from .record import Recorder
 from .signals import CheckpointRunner, Terminated
 from .steps import StepExecutor
@@ -47,6 +48,7 @@ class Engine:
         project: Path,
         store: Store | None = None,
         lock: WorkflowLock | None = None,
+        quiet: bool = False,
     ) -> None:
         self.c = c
         self.definition = definition
@@ -55,6 +57,9 @@ class Engine:
         self.project = project
         self.store = store
         self.lock = lock
+        #: ``--quiet``: a successful step's own output is not shown.
+        self.quiet = quiet
+        self.dry = False
 
     def new_run(self) -> None:
         """Create a run directory and run every step."""
@@ -98,9 +103,13 @@ class Engine:
         cp.finished_at = None
         self._execute(Recorder(self.definition, run_dir, cp, set(decision.done), fresh=False))
 
-    def plain_run(self) -> None:
-        """``checkpoints.enabled: false``: run the steps in order, write nothing."""
-        self._execute(Recorder(self.definition, None, None, set(), fresh=True))
+    def plain_run(self, decision: Decision | None = None, *, dry: bool = False) -> None:
+        """Run the steps in order and write nothing: ``checkpoints.enabled: false``, or
+        Invoke's ``--dry`` (``dry``), which runs what ``decision`` would run with commands
+        echoed, not executed: no run directory, marker, state file or fingerprint."""
+        self.dry = dry
+        done = set(decision.done) if decision is not None else set()
+        self._execute(Recorder(self.definition, None, None, done, fresh=True))
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -113,6 +122,7 @@ class Engine:
             steps=self.definition.step_names,
             vars=dict(cp.vars) if cp else {},
             options=self.options,
+            dry=self.dry,
             _dir=rd,
         )
         # Steps run on a copy of the config, with a runner whose children a signal can stop;
@@ -122,7 +132,7 @@ class Engine:
             config.runners.local = CheckpointRunner
         remainder = getattr(self.c, "remainder", None)
         self.plugins.report_errors_to(recorder.warn)
-        return StepExecutor(config, remainder, self.plugins, recorder, run)
+        return StepExecutor(config, remainder, self.plugins, recorder, run, quiet=self.quiet)
 
     def _execute(self, recorder: Recorder) -> None:
         steps = self._executor(recorder)
@@ -137,7 +147,8 @@ class Engine:
                     from .group import run_group
 
                     specs = [self.definition.steps[n] for n in batch]
-                    run_group(steps, group, specs, self.options.max_workers)
+                    with steps.start.restored():
+                        run_group(steps, group, specs, self.options.max_workers)
                     steps.strict_check()
                 else:
                     for number in batch:
@@ -155,7 +166,12 @@ class Engine:
             return
         state, started = steps.begin(spec, info)
         try:
-            with entered_step(info), steps.guard.step():
+            with (
+                entered_step(info),
+                steps.guard.step(),
+                steps.start.restored(),
+                held_output(steps.quiet),
+            ):
                 result = steps.call_task(spec)
         except (KeyboardInterrupt, Terminated) as exc:
             steps.ended(state, info, started, exc)

@@ -121,21 +121,34 @@ def merge_options(
 
 
 def check_compatible(cp: Checkpoint, definition: WorkflowDefinition, run_dir: RunDir) -> None:
-    """Refuse to resume a run recorded for another workflow or another list of steps."""
-    expected = list(definition.step_names)
+    """Refuse to resume a run recorded for another workflow or another list of steps.
+
+    A step recorded under another spelling of its name (``build_docs`` by an earlier release,
+    now ``build-docs``; ``build`` now ``docs.build``) is the same step: the run keeps the names
+    it was recorded with, since its markers and state files carry them.
+    """
     if cp.workflow != definition.name:
         raise IncompatibleRunError(
             f"run {run_dir.run_id} belongs to workflow {cp.workflow!r}, not {definition.name!r}",
             run_id=run_dir.run_id,
         )
-    if cp.steps != expected:
-        diff = next(
-            (i for i, (a, b) in enumerate(zip(cp.steps, expected, strict=False)) if a != b),
-            min(len(cp.steps), len(expected)),
-        )
-        raise IncompatibleRunError(
-            f"run {run_dir.run_id} was recorded with steps [{', '.join(cp.steps)}] but "
-            f"workflow {definition.name!r} now has [{', '.join(expected)}] (they differ at "
-            f"step {diff}); start a new run with `invoke {definition.name}`",
-            run_id=run_dir.run_id,
-        )
+    expected = list(definition.step_names)
+    same = len(cp.steps) == len(expected) and all(
+        old == spec.name or old in spec.aliases
+        for old, spec in zip(cp.steps, definition.steps, strict=True)
+    )
+    if same:
+        for old, spec in zip(cp.steps, definition.steps, strict=True):
+            spec.name = old
+        definition.step_names = tuple(cp.steps)
+        return
+    diff = next(
+        (i for i, (a, b) in enumerate(zip(cp.steps, expected, strict=False)) if a != b),
+        min(len(cp.steps), len(expected)),
+    )
+    raise IncompatibleRunError(
+        f"run {run_dir.run_id} was recorded with steps [{', '.join(cp.steps)}] but "
+        f"workflow {definition.name!r} now has [{', '.join(expected)}] (they differ at "
+        f"step {diff}); start a new run with `invoke {definition.name}`",
+        run_id=run_dir.run_id,
+    )
