@@ -6,7 +6,7 @@ import contextlib
 import contextvars
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import NotInStepError
 from .definition import find_step
@@ -17,8 +17,14 @@ if TYPE_CHECKING:
 
     from invoke import Task
 
-    from ..store.runs import RunDir
     from .definition import StepSpec
+
+    class _StateSource(Protocol):
+        """What a run's directory gives ``outputs_of`` (``store.rundir.RunDir``). A protocol, so
+        type-checking a tasks.py that imports this package never reads pydantic's types."""
+
+        def read_state(self, step: int) -> Any: ...
+
 
 __all__ = [
     "RunInfo",
@@ -68,7 +74,7 @@ class RunInfo:
     options: RunOptions = field(default_factory=RunOptions)
     #: Invoke's ``--dry``: commands are echoed, not run, and nothing is recorded.
     dry: bool = False
-    _dir: RunDir | None = field(default=None, repr=False)
+    _dir: _StateSource | None = field(default=None, repr=False)
     _outputs: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def step_number(self, step: int | str) -> int:

@@ -92,6 +92,18 @@ class Engine:
         """Continue the decided run at its first step without a marker (or at ``rerun_from``)."""
         run_dir, cp = decision.run_dir, decision.checkpoint
         assert run_dir is not None and cp is not None
+        if decision.changed_at is not None:
+            print(f"run {run_dir.run_id}: {decision.changes(self.definition)}")
+            # The steps from the change on are new: their old files go before checkpoint.json
+            # names the new list (every intermediate state is a consistent run of the old one).
+            markers = run_dir.marker_steps()
+            for number in sorted(markers | run_dir.state_steps()):
+                if number >= decision.changed_at:
+                    if number in markers:
+                        run_dir.remove_marker(number)
+                    run_dir.remove_state(number)
+            cp.steps = list(self.definition.step_names)
+            cp.total_steps = len(self.definition.steps)
         for number in range(len(self.definition.steps)):
             # A corrupt state file stops the resume here, before anything is written.
             run_dir.read_state(number)

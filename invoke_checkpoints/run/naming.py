@@ -21,22 +21,26 @@ if TYPE_CHECKING:
 
     from .definition import StepSpec
 
-__all__ = ["StepDefinitionError", "bind_steps", "task_paths"]
+__all__ = ["StepDefinitionError", "bind_steps", "step_signature", "task_paths"]
 
 
 class StepDefinitionError(CheckpointError, ValueError):
     """Two steps with one name, or step args the task does not take."""
 
 
-def task_paths(root: Collection) -> dict[int, list[str]]:
-    """``id(task)`` -> the dotted names ``invoke --list`` shows for it, shortest first."""
-    found: dict[int, list[str]] = {}
+def task_paths(root: Collection) -> dict[Task[Any], list[str]]:
+    """Task -> the dotted names ``invoke --list`` shows for it, shortest first.
+
+    Keyed by Invoke's own task equality (name and body): the collection Invoke runs holds deep
+    copies of the tasks a tasks.py defined (``Collection.from_module``).
+    """
+    found: dict[Task[Any], list[str]] = {}
     level: list[tuple[str, Collection]] = [("", root)]
     while level:
         deeper: list[tuple[str, Collection]] = []
         for prefix, coll in level:
             for name, task in coll.tasks.items():
-                found.setdefault(id(task), []).append(prefix + name)
+                found.setdefault(task, []).append(prefix + name)
             for name, sub in coll.collections.items():
                 deeper.append((f"{prefix}{name}.", sub))
         level = deeper
@@ -57,9 +61,17 @@ def bind_steps(workflow: str, steps: tuple[StepSpec, ...], root: Collection | No
     """Give every step its final name, path and aliases; check names and args."""
     paths = task_paths(root) if root is not None else {}
     seen: dict[str, int] = {}
+    taken: set[str] = set()
     for spec in steps:
-        candidates = paths.get(id(spec.task), [])
-        spec.path = candidates[0] if candidates else None
+        candidates = paths.get(spec.task, [])
+        if spec.named and spec.name in candidates:
+            spec.path = spec.name  # Step(task, name="www.build"): that path, its config
+        else:
+            # One Task object added to several collections: each step takes the next path.
+            free = [path for path in candidates if path not in taken]
+            spec.path = (free or candidates)[0] if candidates else None
+        if spec.path is not None:
+            taken.add(spec.path)
         if not spec.named and spec.path is not None:
             spec.name = spec.path
         spec.aliases = _spellings(spec.name, spec.path, spec.task)
@@ -99,3 +111,14 @@ def check_args(workflow: str, spec: StepSpec) -> dict[str, Any]:
             )
         out[name] = value
     return out
+
+
+def step_signature(spec: StepSpec) -> str:
+    """Hash of a step's name, args and code (its task's and its pre/post tasks')."""
+    import hashlib
+    import json
+
+    from ..plugins.fingerprint import step_code_hash
+
+    blob = json.dumps([spec.name, spec.args, step_code_hash(spec.task)], default=repr)
+    return hashlib.sha256(blob.encode()).hexdigest()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import IncompatibleRunError, UnknownRunError
 from .context import RunOptions
+from .naming import step_signature
 
 if TYPE_CHECKING:
     from ..store.models import Checkpoint
@@ -50,6 +51,21 @@ class Decision:
     already_complete: bool = False
     #: Why a ``--resume`` starts a new run instead (no run to continue).
     note: str = ""
+    #: The step list changed since the run was recorded: steps before this one are kept
+    #: (unchanged name, args and code, and complete), this one and later ones run again.
+    changed_at: int | None = None
+
+    def changes(self, definition: WorkflowDefinition) -> str:
+        """The line saying which steps a changed step list keeps and which run again."""
+        if self.changed_at is None:
+            return ""
+        n = self.changed_at
+        again = ", ".join(definition.step_names[n:]) or "none"
+        kept = "step 0" if n == 1 else f"steps 0-{n - 1}"
+        return (
+            f"the step list changed at step {n}: keeping {kept} (name, args and code "
+            f"unchanged); re-running: {again}"
+        )
 
 
 def resolve(
@@ -73,8 +89,11 @@ def resolve(
     if run_dir is None:
         return Decision(merge_options(defaults, definition, request, None), note=note)
     cp = run_dir.read_checkpoint()
-    check_compatible(cp, definition, run_dir)
+    changed_at = check_compatible(cp, definition, run_dir)
     done = run_dir.marker_steps()
+    if changed_at is not None:
+        done &= set(range(changed_at))
+        rerun_from = changed_at if rerun_from is None else min(rerun_from, changed_at)
     if rerun_from is not None:
         done -= set(range(rerun_from, len(definition.steps)))
     return Decision(
@@ -84,6 +103,7 @@ def resolve(
         rerun_from,
         frozenset(done),
         already_complete=rerun_from is None and cp.status.value == "completed",
+        changed_at=changed_at,
     )
 
 
@@ -120,12 +140,15 @@ def merge_options(
     )
 
 
-def check_compatible(cp: Checkpoint, definition: WorkflowDefinition, run_dir: RunDir) -> None:
-    """Refuse to resume a run recorded for another workflow or another list of steps.
+def check_compatible(cp: Checkpoint, definition: WorkflowDefinition, run_dir: RunDir) -> int | None:
+    """Refuse to resume a run recorded for another workflow; for a changed step list, the
+    number of the first step that runs again (``None``: the list is unchanged).
 
     A step recorded under another spelling of its name (``build_docs`` by an earlier release,
     now ``build-docs``; ``build`` now ``docs.build``) is the same step: the run keeps the names
-    it was recorded with, since its markers and state files carry them.
+    it was recorded with, since its markers and state files carry them. When the list changed,
+    the completed steps from step 0 on whose name, args and code are unchanged (their state's
+    ``signature``) are kept; if none is, the resume is refused as before.
     """
     if cp.workflow != definition.name:
         raise IncompatibleRunError(
@@ -133,22 +156,40 @@ def check_compatible(cp: Checkpoint, definition: WorkflowDefinition, run_dir: Ru
             run_id=run_dir.run_id,
         )
     expected = list(definition.step_names)
-    same = len(cp.steps) == len(expected) and all(
-        old == spec.name or old in spec.aliases
-        for old, spec in zip(cp.steps, definition.steps, strict=True)
-    )
-    if same:
-        for old, spec in zip(cp.steps, definition.steps, strict=True):
-            spec.name = old
-        definition.step_names = tuple(cp.steps)
-        return
-    diff = next(
-        (i for i, (a, b) in enumerate(zip(cp.steps, expected, strict=False)) if a != b),
-        min(len(cp.steps), len(expected)),
-    )
-    raise IncompatibleRunError(
-        f"run {run_dir.run_id} was recorded with steps [{', '.join(cp.steps)}] but "
-        f"workflow {definition.name!r} now has [{', '.join(expected)}] (they differ at "
-        f"step {diff}); start a new run with `invoke {definition.name}`",
-        run_id=run_dir.run_id,
-    )
+    if len(cp.steps) == len(expected) and _kept(cp, definition, len(expected)) == len(expected):
+        _adopt(cp, definition, len(expected))
+        return None
+    markers = run_dir.marker_steps()
+    kept = 0
+    for number in range(_kept(cp, definition, min(len(cp.steps), len(expected)))):
+        state = run_dir.read_state(number) if number in markers else None
+        if state is None or state.signature != step_signature(definition.steps[number]):
+            break
+        kept = number + 1
+    if kept == 0:
+        diff = _kept(cp, definition, min(len(cp.steps), len(expected)))
+        raise IncompatibleRunError(
+            f"run {run_dir.run_id} was recorded with steps [{', '.join(cp.steps)}] but "
+            f"workflow {definition.name!r} now has [{', '.join(expected)}] (they differ at "
+            f"step {diff}, and no completed step before it is unchanged); start a new run "
+            f"with `invoke {definition.name}`",
+            run_id=run_dir.run_id,
+        )
+    _adopt(cp, definition, kept)
+    return kept
+
+
+def _kept(cp: Checkpoint, definition: WorkflowDefinition, upto: int) -> int:
+    """How many steps from step 0 on are recorded under one of their names."""
+    for number in range(upto):
+        spec = definition.steps[number]
+        if cp.steps[number] != spec.name and cp.steps[number] not in spec.aliases:
+            return number
+    return upto
+
+
+def _adopt(cp: Checkpoint, definition: WorkflowDefinition, upto: int) -> None:
+    """The first ``upto`` steps keep the names the run recorded (its files carry them)."""
+    for old, spec in zip(cp.steps[:upto], definition.steps[:upto], strict=True):
+        spec.name = old
+    definition.step_names = tuple(spec.name for spec in definition.steps)

@@ -17,6 +17,7 @@ from invoke.exceptions import Exit
 from ..store.models import RunStatus, StepState, StepStatus, utcnow
 from .context import StepInfo
 from .isolation import CallLedger, StartPoint
+from .naming import step_signature
 from .outcomes import error_text, exit_code, is_json, jsonable, redact, strict_message
 from .signals import SignalGuard, Terminated, exit_code_for
 
@@ -112,6 +113,7 @@ class StepExecutor:
                 args=redact(jsonable(spec.args, info.warnings, "args")),
                 started_at=utcnow(),
                 attempts=self.recorder.previous_attempts(spec.number) + 1,
+                signature=step_signature(spec),
             )
             # Not fsynced: until the marker exists the step runs again after any crash.
             self.recorder.write_state(state, sync=False)
