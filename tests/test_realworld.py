@@ -504,8 +504,9 @@ def test_changed_step_list_keeps_the_unchanged_prefix(realworld: Project) -> Non
     realworld.edit("        package,\n", "        clean,\n        package,\n")
     plan = realworld.invoke("workflow", "--resume", "--dry-run")
     assert plan.code == 0, plan.err
-    assert "the step list changed at step 4" in plan.out
-    assert "re-running: clean, package, release" in plan.out
+    assert "the step list changed: keeping steps 0-3" in plan.out
+    assert "running again: clean, package, release" in plan.out
+    assert "run (the step list changed)" in plan.out
     (realworld.root / "log.txt").unlink()
     out = realworld.invoke("workflow", "--resume")
     assert out.code == 0, out.err
@@ -524,7 +525,7 @@ def test_changed_step_list_reruns_from_a_changed_step(realworld: Project) -> Non
     (realworld.root / "log.txt").unlink()
     out = realworld.invoke("workflow", "--resume")
     assert out.code == 0, out.err
-    assert "keeping step 0 (name, args and code unchanged)" in out.out
+    assert "keeping step 0 (completed; name, args and code unchanged)" in out.out
     assert log(realworld)[:2] == ["clean", "unit v2"]
 
 

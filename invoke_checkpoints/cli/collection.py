@@ -104,9 +104,10 @@ def _bound(definition: WorkflowDefinition) -> WorkflowDefinition:
     from invoke.exceptions import Exit
 
     from ..errors import USAGE_EXIT_CODE, CheckpointError
+    from ..run.naming import bind_definition
 
     try:
-        definition.bind(invoking_collection(definition))
+        bind_definition(definition, invoking_collection(definition))
     except CheckpointError as exc:
         raise Exit(f"invoke-checkpoints: {exc}", USAGE_EXIT_CODE) from None
     return definition

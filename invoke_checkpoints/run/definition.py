@@ -130,7 +130,8 @@ class WorkflowDefinition:
         self.step_names = tuple(s.name for s in steps)
         #: The globals of the module that called ``workflow()`` (to find its ``ns``).
         self.namespace: dict[str, Any] = {}
-        #: The root collection the steps' tasks were found in (``None``: not found).
+        #: The root collection the steps' tasks were found in (``None``: not found); set with
+        #: the final step names by ``naming.bind_definition`` when a workflow task runs.
         self.root: Collection | None = None
         self.bound = False
 
@@ -140,19 +141,6 @@ class WorkflowDefinition:
 
     def aliases(self) -> tuple[tuple[str, ...], ...]:
         return tuple(s.aliases for s in self.steps)
-
-    def bind(self, root: Collection | None) -> None:
-        """Name the steps after their tasks' paths in ``root`` (the collection Invoke runs) and
-        check their args; refuse duplicate names. Called when a workflow task runs, never at
-        import (an error here must not break ``invoke --list``)."""
-        from .naming import bind_steps
-
-        if self.bound and root is self.root:
-            return
-        bind_steps(self.name, self.steps, root)
-        self.root = root
-        self.step_names = tuple(s.name for s in self.steps)
-        self.bound = True
 
     def batches(self) -> list[tuple[int, ...]]:
         """Steps in execution order: a single step, or a whole parallel group, per batch."""

@@ -19,9 +19,15 @@ from ..errors import CheckpointError
 if TYPE_CHECKING:
     from invoke import Collection, Task
 
-    from .definition import StepSpec
+    from .definition import StepSpec, WorkflowDefinition
 
-__all__ = ["StepDefinitionError", "bind_steps", "step_signature", "task_paths"]
+__all__ = [
+    "StepDefinitionError",
+    "bind_definition",
+    "bind_steps",
+    "step_signature",
+    "task_paths",
+]
 
 
 class StepDefinitionError(CheckpointError, ValueError):
@@ -55,6 +61,18 @@ def _spellings(name: str, path: str | None, task: Task[Any]) -> tuple[str, ...]:
             if form and form not in out:
                 out.append(form)
     return tuple(out)
+
+
+def bind_definition(definition: WorkflowDefinition, root: Collection | None) -> None:
+    """Name the steps after their tasks' paths in ``root`` (the collection Invoke runs) and
+    check their args; refuse duplicate names. Called when a workflow task runs, never at
+    import (an error here must not break ``invoke --list``)."""
+    if definition.bound and root is definition.root:
+        return
+    bind_steps(definition.name, definition.steps, root)
+    definition.root = root
+    definition.step_names = tuple(s.name for s in definition.steps)
+    definition.bound = True
 
 
 def bind_steps(workflow: str, steps: tuple[StepSpec, ...], root: Collection | None) -> None:

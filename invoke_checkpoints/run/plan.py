@@ -72,7 +72,7 @@ class Plan:
         rerun_from = decision.rerun_from if decision is not None else None
         changed_at = decision.changed_at if decision is not None else None
         if changed_at is not None and number >= changed_at and rerun_from == changed_at:
-            return f"run (the step list changed at step {changed_at})"
+            return "run (the step list changed)"
         if rerun_from is not None and number >= rerun_from:
             return f"run (--resume-from={rerun_from})"
         info = StepInfo.of(spec, self.run)

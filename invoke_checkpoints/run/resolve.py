@@ -63,8 +63,8 @@ class Decision:
         again = ", ".join(definition.step_names[n:]) or "none"
         kept = "step 0" if n == 1 else f"steps 0-{n - 1}"
         return (
-            f"the step list changed at step {n}: keeping {kept} (name, args and code "
-            f"unchanged); re-running: {again}"
+            f"the step list changed: keeping {kept} (completed; name, args and code "
+            f"unchanged); running again: {again}"
         )
 
 
