@@ -146,18 +146,30 @@ def run_command(
             plan.show(dry_run=dry_run)
             if dry_run or plan.nothing_to_do:
                 return
-        if not settings.enabled:
+        if not settings.enabled or _invoke_dry(c):
             from ..run.engine import Engine
 
-            options = _plain_options(settings, definition, request)
-            Engine(c, definition, plugins, options, project=settings.root).plain_run()
+            decision = None
+            if settings.enabled:  # `invoke --dry`: the run or resume it would be, unrecorded
+                decision = resolve(definition, store, request, _defaults(settings))
+            options = (
+                decision.options if decision else _plain_options(settings, definition, request)
+            )
+            engine = Engine(c, definition, plugins, options, project=settings.root, quiet=quiet)
+            engine.plain_run(decision, dry=_invoke_dry(c))
             return
         lock = store.lock(definition.name)
         lock.acquire()
         try:
-            _run_locked(c, definition, settings, store, plugins, lock, request)
+            _run_locked(c, definition, settings, store, plugins, lock, request, quiet=quiet)
         finally:
             lock.release()
+
+
+def _invoke_dry(c: Context) -> bool:
+    """Invoke's own ``--dry`` (config ``run.dry``): commands are echoed, not run."""
+    run = c.config.get("run", {})
+    return bool(run.get("dry", False))
 
 
 def _plain_options(
@@ -176,6 +188,8 @@ def _run_locked(
     plugins: PluginHost,
     lock: RunLock,
     request: Request,
+    *,
+    quiet: bool = False,
 ) -> None:
     """Start or resume the decided run while holding the workflow's lock."""
     from ..run.engine import Engine
@@ -183,7 +197,14 @@ def _run_locked(
 
     decision = resolve(definition, store, request, _defaults(settings))
     engine = Engine(
-        c, definition, plugins, decision.options, project=settings.root, store=store, lock=lock
+        c,
+        definition,
+        plugins,
+        decision.options,
+        project=settings.root,
+        store=store,
+        lock=lock,
+        quiet=quiet,
     )
     run_dir = decision.run_dir
     if run_dir is None:

@@ -184,6 +184,10 @@ class StepState(_Model):
     reason: str | None = None
     #: How many times the step has started in this run (resumes included).
     attempts: int = 1
+    #: Hash of what the step ran: its name, args and code (its task's and its pre/post
+    #: tasks'). A resume of a run whose step list changed keeps the completed steps, from the
+    #: first on, whose signature is unchanged.
+    signature: str | None = None
 
     def to_json(self) -> bytes:
         return _dump(self)

@@ -224,7 +224,7 @@ class Store:
         # A link inside the store is never followed: writes and deletes stay in the store.
         if self.backend.kind(run_id) != "dir":
             raise UnknownRunError(
-                f"no run {run_id!r} in {self.root} (list them with `invoke {workflow}.status`)",
+                f"no run {run_id!r} in {self.root} (list them with `invoke {workflow}.list`)",
                 run_id=run_id,
                 path=path,
             )
