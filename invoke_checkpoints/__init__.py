@@ -20,8 +20,10 @@ from .errors import (
     InvalidRunIdError,
     LockHeldError,
     NotInStepError,
+    StoreWriteError,
     UnknownRunError,
     UnknownStepError,
+    UntrustedStoreError,
 )
 from .run.definition import Step
 
@@ -43,8 +45,10 @@ __all__ = [
     "Step",
     "StepInfo",
     "StepState",
+    "StoreWriteError",
     "UnknownRunError",
     "UnknownStepError",
+    "UntrustedStoreError",
     "__version__",
     "current_step",
     "hookimpl",

@@ -191,9 +191,11 @@ class StepState(_Model):
 
 
 class Marker(BaseModel):
-    """A completion marker ``step_NN.complete``: KEY=VALUE lines a POSIX shell can ``source``."""
+    """A completion marker ``step_NN.complete``: KEY=VALUE lines a POSIX shell can ``source``.
 
-    model_config = ConfigDict(extra="forbid")
+    Unknown keys (a newer minor version's) are accepted and ignored, like the JSON files'."""
+
+    model_config = ConfigDict(extra="ignore")
 
     STEP: int
     NAME: str
