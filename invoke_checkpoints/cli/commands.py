@@ -177,7 +177,6 @@ def _run_locked(
     from ..run.engine import Engine
     from ..run.resolve import resolve
 
-    store.sweep(definition.name)
     decision = resolve(definition, store, request, _defaults(settings))
     engine = Engine(
         c, definition, plugins, decision.options, project=settings.root, store=store, lock=lock
@@ -187,6 +186,7 @@ def _run_locked(
         _retention(settings, store, definition, keep_run=None)
         engine.new_run()  # records its run as soon as it exists
         return
+    store.sweep(definition.name)  # a new run sweeps as it is created
     if not decision.already_complete:
         _retention(settings, store, definition, keep_run=run_dir.run_id)
     lock.record(run_dir.run_id)

@@ -90,6 +90,8 @@ def load_state(data: bytes, source: str) -> dict[str, Any]:
 
 _INT_TEXT = re.compile(r"(?:0|[1-9]\d{0,17})\Z", re.ASCII)
 _FLOAT_TEXT = re.compile(r"\d{1,15}(?:\.\d{1,9})?\Z", re.ASCII)
+#: A marker key (``models.Marker``): known, or a newer version's (skipped).
+_KEY = re.compile(r"[A-Z][A-Z0-9_]*\Z", re.ASCII)
 #: What ``shlex.quote`` leaves unquoted.
 _PLAIN = re.compile(r"[\w@%+=:,./-]*\Z", re.ASCII)
 
@@ -145,7 +147,7 @@ def _marker_values(data: bytes, doc: Document) -> dict[str, str] | None:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         key, sep, value = line.partition("=")
-        if not sep or key in values or key != key.strip():
+        if not sep or key in values or not _KEY.match(key):
             return None
         if not _PLAIN.match(value):
             try:

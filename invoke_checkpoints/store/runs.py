@@ -257,7 +257,7 @@ class Store:
         so a kill never leaves a run without checkpoint.json. Call with the workflow's lock held.
         """
         self.ensure()
-        self._sweep_unborn(workflow)
+        self.sweep(workflow)
         base = f"{workflow}_{now.astimezone(timezone.utc):%Y%m%d_%H%M%S}"
         for n in range(1, 10_000):
             run_id = base if n == 1 else f"{base}_{n}"
@@ -273,15 +273,6 @@ class Store:
             self.backend.make_run(run_id, build, f"{_UNBORN}{run_id}.{os.getpid()}")
             return RunDir(self.backend, run_id)
         raise LockHeldError(f"too many runs of {workflow!r} started at {base}", path=self.root)
-
-    def _sweep_unborn(self, workflow: str) -> None:
-        """Remove run directories whose creator was killed before renaming them into place."""
-        for name, kind in self.backend.listing():
-            if not name.startswith(_UNBORN):
-                continue
-            m = _RUN_ID.match(name[len(_UNBORN) :].rpartition(".")[0])
-            if m and m.group("name") == workflow and kind == "dir":
-                self.backend.remove_staging(name)
 
     # -- locking -------------------------------------------------------------------------
 
@@ -306,17 +297,34 @@ class Store:
         return str(holder.get("run_id")) if holder.get("run_id") else None
 
     def sweep(self, workflow: str) -> None:
-        """Remove what killed commands left (call with the runs guard held): the tombstones of
-        a killed ``clean`` of ``workflow`` and temp files at the store's root whose writer is
-        dead. Temp files inside a run are swept when the run is resumed or repaired."""
-        for name, kind in self.backend.listing():
-            if name.startswith(DELETING) and kind == "dir":
-                m = _RUN_ID.match(name[len(DELETING) :].rpartition("-")[0])
-                if m and m.group("name") == workflow:
+        """Remove what killed commands left (call with the runs guard held): run directories
+        of ``workflow`` whose creator died before renaming them into place, the tombstones of
+        a killed ``clean``, and temp files at the store's root whose writer is dead. Temp
+        files inside a run are swept when the run is resumed or repaired."""
+        # Names only (one listdir, no stat per entry): a store can hold thousands of runs.
+        for name in self.backend.names():
+            if name[:1] != ".":
+                continue
+            if name.startswith((DELETING, _UNBORN)):
+                if self._left_by(workflow, name) and self.backend.kind(name) == "dir":
                     self.backend.remove_staging(name)
-            elif kind != "dir" and is_temp_name(name) and not _alive(temp_pid(name)):
+            elif (
+                is_temp_name(name)
+                and not _alive(temp_pid(name))
+                and self.backend.kind(name) == "file"
+            ):
                 with contextlib.suppress(CheckpointError):
                     self.backend.remove(name)
+
+    @staticmethod
+    def _left_by(workflow: str, name: str) -> bool:
+        """``.new-<run>.<pid>`` or ``.deleting-<run>-<pid>`` of a run of ``workflow``."""
+        if name.startswith(_UNBORN):
+            stem = name[len(_UNBORN) :].rpartition(".")[0]
+        else:
+            stem = name[len(DELETING) :].rpartition("-")[0]
+        m = _RUN_ID.match(stem)
+        return m is not None and m.group("name") == workflow
 
 
 def _alive(pid: int | None) -> bool:

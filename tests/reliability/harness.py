@@ -638,6 +638,14 @@ def render_report(
     return "\n".join(lines)
 
 
+def kept_sections(report: Path) -> str:
+    """The hand-written "## Fault classes ..." sections at the end of an existing report
+    (from the first such heading on), kept by every regeneration."""
+    text = report.read_text() if report.exists() else ""
+    at = text.find("\n## Fault classes")
+    return text[at:].lstrip("\n") if at >= 0 else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--kills", type=int, default=50, help="SIGKILLs to make (default 50)")
@@ -692,7 +700,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(figures.as_json(), indent=2) + "\n")
     if args.report:
-        args.report.write_text(render_report(figures, command, fuzz) + "\n")
+        sections = kept_sections(args.report)
+        text = render_report(figures, command, fuzz) + "\n"
+        args.report.write_text(text + ("\n" + sections if sections else ""))
     failed = bool(figures.violations) or (fuzz is not None and fuzz[0] != 0)
     return 1 if failed else 0
 
