@@ -259,3 +259,49 @@ def test_unwritable_parent(project: Project, mount: Mount) -> None:
     assert f"cannot write {store.parent}:" in line, line  # the directory it could not create
     assert f"({errno.errorcode[errno.EROFS]})" in line, line
     assert log_lines(project) == []
+
+
+def test_reader_of_another_users_shared_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another user's ``permissions: shared`` store (0755/0644, lock files 0644): a user who
+    may read but not write it runs ``status`` and ``list`` (as uid 65534 here, through
+    ``seteuid``); nothing is written, and a resume is refused with one line."""
+    if os.geteuid() != 0:
+        pytest.skip("switching to another uid needs root")
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(dir="/tmp"))  # pytest's tmp_path is not traversable by others
+    try:
+        root.chmod(0o755)
+        monkeypatch.setenv("HOME", str(root))  # Invoke reads ~/.invoke.yaml
+        project = Project(root, monkeypatch)
+        project.use("fast_steps")
+        project.write("checkpoints:\n  permissions: shared\n", "invoke.yaml")
+        (project.root / "fail").touch()
+        assert project.invoke("workflow").code == 3
+        for argv in (("workflow.status",), ("workflow.list",), ("workflow", "--resume")):
+            project.invoke(*argv)  # as the owner: every module the commands need is imported
+        (project.root / "log.txt").unlink()
+        before = project.snapshot()
+        os.setegid(65534)
+        os.seteuid(65534)
+        try:
+            status = project.invoke("workflow.status", "--json")
+            listed = project.invoke("workflow.list", "--json")
+            resumed = project.invoke("workflow", "--resume")
+        finally:
+            os.seteuid(0)
+            os.setegid(0)
+        assert status.code == 0, status
+        assert json.loads(status.out)["status"] == "failed"
+        assert listed.code == 0, listed
+        assert [r["status"] for r in json.loads(listed.out)["runs"]] == ["failed"]
+        assert resumed.code == 2, resumed
+        assert "(EACCES)" in one_line(resumed)
+        assert project.snapshot() == before
+        assert not (project.root / "log.txt").exists()
+    finally:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
