@@ -1,7 +1,7 @@
 """The Invoke adapter: ``workflow(...)`` builds a Collection of tasks with their flags.
 
 This runs when tasks.py is imported, for every Invoke command, so it imports nothing heavy:
-the engine, pydantic models and filelock load only when a workflow task actually runs.
+the engine and the pydantic models load only when a workflow task actually runs.
 """
 
 from __future__ import annotations

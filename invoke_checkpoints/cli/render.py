@@ -85,5 +85,5 @@ def render_list(rows: list[RunSummary], *, color: bool) -> str:
         lines.append("  ".join(cells).rstrip())
     for r in rows:
         if r.reason:
-            lines.append(f"{r.run_id}: corrupt: {r.reason}")
+            lines.append(f"{r.run_id}: {r.status}: {r.reason}")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ imports pydantic, so it is only imported once a workflow command actually runs.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -197,10 +198,16 @@ class StepState(_Model):
         return _validate(cls, load_object(data, source), source)
 
 
-class Marker(BaseModel):
-    """A completion marker ``step_NN.complete``: KEY=VALUE lines a POSIX shell can ``source``."""
+#: A marker key: what this version writes, and what a newer one may add (ignored here).
+_MARKER_KEY = re.compile(r"[A-Z][A-Z0-9_]*\Z", re.ASCII)
 
-    model_config = ConfigDict(extra="forbid")
+
+class Marker(BaseModel):
+    """A completion marker ``step_NN.complete``: KEY=VALUE lines a POSIX shell can ``source``.
+
+    Unknown keys (a newer minor version's) are accepted and ignored, like the JSON files'."""
+
+    model_config = ConfigDict(extra="ignore")
 
     STEP: int
     NAME: str
@@ -227,7 +234,7 @@ class Marker(BaseModel):
                 if not line.strip() or line.lstrip().startswith("#"):
                     continue
                 key, sep, value = line.partition("=")
-                if not sep:
+                if not sep or not _MARKER_KEY.match(key.strip()):
                     raise ValueError(f"line {line[:40]!r} is not KEY=VALUE")
                 parts = shlex.split(value)
                 fields[key.strip()] = parts[0] if parts else ""

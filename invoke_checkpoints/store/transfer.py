@@ -49,7 +49,12 @@ def export_run(run_dir: RunDir, target: Path) -> int:
             info.size, info.mtime, info.mode = len(data), now, 0o600
             tar.addfile(info, io.BytesIO(data))
     try:
-        atomic_write(target, buffer.getvalue(), durable=True)
+        # The archive is the user's file, outside the store: written in place atomically.
+        dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            atomic_write(dir_fd, target.name, buffer.getvalue(), durable=True, mode=0o600)
+        finally:
+            os.close(dir_fd)
     except OSError as exc:
         raise CheckpointError(f"{target}: cannot write the archive ({exc.strerror})") from None
     return len(names)
