@@ -50,7 +50,7 @@ class Params:
     p5_steps: int = 8  # P5: one parallel group of p5_steps steps sleeping p5_sleep s each
     p5_sleep: float = 1.0
     m1_steps: int = 10_000  # M1: peak RSS of a run of m1_steps steps / of --list
-    m1_reps: int = 3
+    m1_reps: int = 2  # peak RSS hardly varies; each run of 10,000 steps takes ~40 s
     p7_steps: int = 300  # P7: --resume of a p7_steps-step run that failed at step p7_fail
     p7_fail: int = 150
     p7_reps: int = 21

@@ -88,6 +88,8 @@ WORK_ROOT = REPO / "bench" / "results" / ".tmp"
 TRASH = ".trash"
 #: Every figure, in the order of the table.
 FIGURES = tuple(needs(FULL))
+#: ``--only`` name of the doit/pytask comparison.
+OTHERS = "others"
 
 
 def _progress(message: str) -> None:
@@ -328,14 +330,17 @@ def measure(
 
 
 def _figures(text: str) -> list[str]:
-    """``--only`` names: a figure, or a family (``P4``: P4 and P4_nofsync); in table order."""
+    """``--only`` names: a figure, or a family (``P4``: P4 and P4_nofsync), in table order;
+    ``others`` (doit/pytask) may be among them."""
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in FIGURES]
+    unknown = [name for name in names if name not in (*FIGURES, OTHERS)]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown figure {', '.join(unknown) or '(none)'}; one of {', '.join(FIGURES)}"
+            f"unknown figure {', '.join(unknown) or '(none)'}; "
+            f"one of {', '.join(FIGURES)} or {OTHERS}"
         )
-    return [f for f in FIGURES if any(f == n or f.startswith(f"{n}_") for n in names)]
+    chosen = [f for f in FIGURES if any(f == n or f.startswith(f"{n}_") for n in names)]
+    return [*chosen, OTHERS] if OTHERS in names else chosen
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -350,7 +355,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         type=_figures,
         metavar="FIGURES",
         help="measure only these comma-separated figures, e.g. P6,P7,M1 (a name takes its "
-        "variants: P7 is P7 and P7_nofsync); implies --no-others",
+        f"variants: P7 is P7 and P7_nofsync); doit/pytask only if {OTHERS!r} is named too",
     )
     parser.add_argument("--no-others", action="store_true", help="skip doit/pytask")
     parser.add_argument(
@@ -384,8 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         doc = measure(
             p,
             workdir,
-            selected=args.only or FIGURES,
-            others=not (args.no_others or args.only),
+            selected=[f for f in args.only if f != OTHERS] if args.only else FIGURES,
+            others=not args.no_others and (args.only is None or OTHERS in args.only),
             precompile=not args.no_precompile,
         )
     except RuntimeError as exc:
