@@ -194,6 +194,40 @@ def _read_only_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
         )
     )
 
+    def report(
+        c: Context,
+        run: str | None = None,
+        last: int = -1,
+        output: str | None = None,
+        open: bool = False,
+    ) -> None:
+        from .commands import report_command
+
+        report_command(
+            c,
+            definition,
+            run_id=run,
+            last=None if last == -1 else last,
+            output=output,
+            open_it=open,
+        )
+
+    report.__doc__ = (
+        f"Write an HTML report (timeline) of runs of workflow '{name}'; print its path."
+    )
+    tasks.append(
+        _task(
+            report,
+            "report",
+            help={
+                "run": "run id (default: latest)",
+                "last": "the newest N runs, with their trends across runs",
+                "output": f"file to write (default: <checkpoints.dir>/{name}-report.html)",
+                "open": "open the report in the default browser",
+            },
+        )
+    )
+
     def plugins(c: Context) -> None:
         from .commands import plugins_command
 

@@ -29,6 +29,7 @@ __all__ = [
     "list_command",
     "plugins_command",
     "repair_command",
+    "report_command",
     "run_command",
     "status_command",
 ]
@@ -324,3 +325,31 @@ def repair_command(
         kept = repair(plan)
         where = f"; the damaged file is kept as {kept}" if kept else ""
         print(f"rebuilt {run_dir.checkpoint_path}{where}")
+
+
+def report_command(
+    c: Context,
+    definition: WorkflowDefinition,
+    *,
+    run_id: str | None,
+    last: int | None,
+    output: str | None,
+    open_it: bool,
+) -> None:
+    """``invoke <workflow>.report``: write the HTML report (``cli/report.py``), print its path."""
+    from pathlib import Path
+
+    from ..store.atomic import PRIVATE_MODES, SHARED_MODES
+    from .report import open_in_browser, write_report
+
+    with _user_errors(definition):
+        settings, store = _settings_store(c, definition)
+        if output:
+            path = Path(output).expanduser().absolute()
+        else:
+            path = settings.dir / f"{definition.name}-report.html"
+        mode = (SHARED_MODES if settings.shared else PRIVATE_MODES)[1]
+        write_report(store, definition.name, path, run_id=run_id, last=last, mode=mode)
+        print(path)
+        if open_it and not open_in_browser(path):
+            print(f"invoke-checkpoints: no browser to open {path} with", file=sys.stderr)

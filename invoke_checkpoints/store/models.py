@@ -37,6 +37,7 @@ from .vocabulary import (
 
 __all__ = [
     "FORMAT_VERSION",
+    "Attempt",
     "Checkpoint",
     "ExecutionMode",
     "GroupState",
@@ -139,6 +140,8 @@ class Checkpoint(_Model):
     #: Warnings about the run itself (e.g. a plugin hook that raised).
     warnings: list[str] = Field(default_factory=list)
     finished_at: Timestamp | None = None
+    #: ``started_at`` with sub-second precision, as Unix time (format 1.1; null in 1.0 runs).
+    started_at_epoch: float | None = None
     _encoded: dict[str, _Appended] = PrivateAttr(default_factory=dict)
 
     def to_json(self) -> bytes:
@@ -162,6 +165,21 @@ class Checkpoint(_Model):
         return _validate(cls, raw, source)
 
 
+class Attempt(_Model):
+    """An earlier attempt of a step in the same run (format 1.1): what its state file said
+    before the step started again (``StepState.previous_attempts``)."""
+
+    status: StepStatus
+    started_at: Timestamp | None = None
+    #: ``started_at`` with sub-second precision, as Unix time (null if it was not recorded).
+    started_at_epoch: float | None = None
+    duration_seconds: float | None = None
+    exit_code: int | None = None
+    #: The last error of that attempt (``errors[-1]`` of its state).
+    error: str | None = None
+    reason: str | None = None
+
+
 class StepState(_Model):
     """State of one step that started: ``<run>/state/step_NN_state.json``."""
 
@@ -181,9 +199,30 @@ class StepState(_Model):
     reason: str | None = None
     #: How many times the step has started in this run (resumes included).
     attempts: int = 1
+    #: ``started_at`` with sub-second precision, as Unix time (format 1.1; null in 1.0 runs).
+    started_at_epoch: float | None = None
+    #: The earlier attempts of this step in this run, oldest first (format 1.1): appended when
+    #: the step starts again, so the state file of a step that ran once carries none.
+    previous_attempts: list[Attempt] = Field(default_factory=list)
 
     def to_json(self) -> bytes:
         return _dump(self)
+
+    def as_attempt(self) -> Attempt:
+        """This state as an earlier attempt, read when the step starts again: its process is
+        gone, so a state still ``running`` was interrupted."""
+        status = self.status
+        if status is StepStatus.RUNNING:
+            status = StepStatus.INTERRUPTED
+        return Attempt(
+            status=status,
+            started_at=self.started_at,
+            started_at_epoch=self.started_at_epoch,
+            duration_seconds=self.duration_seconds,
+            exit_code=self.exit_code,
+            error=self.errors[-1] if self.errors else None,
+            reason=self.reason,
+        )
 
     @classmethod
     def from_json(cls, data: bytes, *, source: str) -> StepState:
