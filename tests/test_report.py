@@ -18,6 +18,7 @@ import pytest
 from invoke_checkpoints.cli.report_svg import GAP_WIDTH, TimeScale
 
 from .conftest import Project, wait_for
+from .remote_support import BUCKET, Machine, have_s3, new_prefix, s3_server
 from .test_compat import FAILED, FIXTURE
 
 
@@ -319,3 +320,24 @@ def test_status_json_keys_unchanged(project: Project) -> None:
         "reason",
         "error",
     }
+
+
+@pytest.mark.skipif(not have_s3(), reason="needs the s3 and test extras (obstore, moto)")
+def test_report_of_a_run_in_a_remote_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """checkpoints.dir=s3://...: the runs are read from the bucket, the report is a local file
+    (default: .checkpoints/<workflow>-report.html beside tasks.py)."""
+    with s3_server() as server:
+        machine = Machine(tmp_path / "a", monkeypatch, server, f"s3://{BUCKET}/{new_prefix()}")
+        try:
+            assert machine.run("workflow", env={"MIDDLE": "fail"}).code == 3
+            outcome = machine.run("workflow.report")
+            assert outcome.code == 0, outcome.err
+            path = Path(outcome.out.strip())
+            assert path == machine.root / ".checkpoints" / "workflow-report.html"
+            bars = Page(path.read_text()).bars()
+            assert [(b["data-step"], b["class"]) for b in bars] == [
+                ("0", "attempt completed on-path"),
+                ("1", "attempt failed on-path"),
+            ]
+        finally:
+            machine.reap()

@@ -10,6 +10,7 @@ escaped. The charts are in ``report_svg.py``; what a run holds is read by
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from html import escape
 from typing import TYPE_CHECKING
@@ -22,11 +23,15 @@ from .render import error_lines
 from .report_svg import clock, gantt, run_durations, sparkline
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
+    from invoke import Context
+
+    from ..run.definition import WorkflowDefinition
     from ..store.runs import Store
 
-__all__ = ["build_page", "open_in_browser", "write_report"]
+__all__ = ["build_page", "open_in_browser", "report_command", "write_report"]
 
 #: Above this many steps a run's table starts collapsed (the timeline scrolls anyway).
 TABLE_OPEN_LIMIT = 200
@@ -285,9 +290,11 @@ def write_report(
     run_id: str | None,
     last: int | None,
     mode: int,
+    ensure: Callable[[], None] | None = None,
 ) -> int:
     """Write the report of run ``run_id`` (default: the latest) or of the newest ``last``
-    runs to ``path``; returns how many runs it shows."""
+    runs to ``path``; returns how many runs it shows. ``ensure`` creates the default
+    output's directory, once there is something to write."""
     from ..store.atomic import atomic_write
 
     if run_id is not None and last is not None:
@@ -301,8 +308,8 @@ def write_report(
         if not ids:
             raise CheckpointError(f"no runs of workflow {workflow!r} yet (store: {store.root})")
     entries = load_runs(store, workflow, ids, strict=last is None)
-    if path.parent == store.root:
-        store.ensure()  # its .gitignore keeps the report out of version control too
+    if ensure is not None:
+        ensure()
     if not path.parent.is_dir():
         raise CheckpointError(f"cannot write {path}: {path.parent} is not a directory")
     try:
@@ -317,3 +324,39 @@ def open_in_browser(path: Path) -> bool:
     import webbrowser
 
     return webbrowser.open(path.resolve().as_uri())
+
+
+def report_command(
+    c: Context,
+    definition: WorkflowDefinition,
+    *,
+    run_id: str | None,
+    last: int | None,
+    output: str | None,
+    open_it: bool,
+) -> None:
+    """``invoke <workflow>.report``: write the HTML report (``cli/report.py``), print its path."""
+    import functools
+    from pathlib import Path
+
+    from ..store.atomic import PRIVATE_MODES, SHARED_MODES
+    from .commands import settings_store, user_errors
+
+    with user_errors(definition):
+        settings, store = settings_store(c, definition)
+        name = f"{definition.name}-report.html"
+        ensure: Callable[[], None] | None = None
+        if output:
+            path = Path(output).expanduser().absolute()
+        elif isinstance(settings.dir, Path):
+            path, ensure = settings.dir / name, store.ensure
+        else:  # a remote store: the report is a local file all the same
+            path = settings.root / ".checkpoints" / name
+            ensure = functools.partial(path.parent.mkdir, mode=0o700, exist_ok=True)
+        mode = (SHARED_MODES if settings.shared else PRIVATE_MODES)[1]
+        write_report(
+            store, definition.name, path, run_id=run_id, last=last, mode=mode, ensure=ensure
+        )
+        print(path)
+        if open_it and not open_in_browser(path):
+            print(f"invoke-checkpoints: no browser to open {path} with", file=sys.stderr)
