@@ -15,6 +15,7 @@ from invoke import Collection, Context, Executor, Task
 
 from ..run.definition import Step, WorkflowDefinition, build_steps
 from .config import DEFAULTS
+from .report_task import report_task
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -219,7 +220,7 @@ def _check_run_key(run_key: str | None) -> None:
 
 
 def _read_only_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
-    """``status``, ``list`` and ``plugins``: they never write."""
+    """``status``, ``list``, ``report`` and ``plugins``: they never touch a run."""
     name = definition.name
     tasks: list[Task[Any]] = []
 
@@ -250,6 +251,8 @@ def _read_only_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
             help={"all": "every run, not only the latest 20", "json": "print one JSON document"},
         )
     )
+
+    tasks.append(report_task(definition))
 
     def plugins(c: Context) -> None:
         from .commands import plugins_command
