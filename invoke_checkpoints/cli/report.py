@@ -295,7 +295,7 @@ def write_report(
     """Write the report of run ``run_id`` (default: the latest) or of the newest ``last``
     runs to ``path``; returns how many runs it shows. ``ensure`` creates the default
     output's directory, once there is something to write."""
-    from ..store.atomic import atomic_write
+    from ..store.atomic import write_file
 
     if run_id is not None and last is not None:
         raise CheckpointError("--run and --last contradict each other: give one of them")
@@ -313,7 +313,7 @@ def write_report(
     if not path.parent.is_dir():
         raise CheckpointError(f"cannot write {path}: {path.parent} is not a directory")
     try:
-        atomic_write(path, build_page(workflow, entries).encode(), durable=False, mode=mode)
+        write_file(path, build_page(workflow, entries).encode(), durable=False, mode=mode)
     except OSError as exc:
         raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}") from None
     return len(entries)

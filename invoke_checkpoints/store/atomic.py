@@ -10,6 +10,10 @@ import os
 import re
 import secrets
 import signal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "LINK",
@@ -18,6 +22,7 @@ __all__ = [
     "atomic_write",
     "errno_name",
     "is_temp_name",
+    "write_file",
     "temp_pid",
 ]
 
@@ -118,3 +123,12 @@ def atomic_write(
     if durable and sync_dir:
         os.fsync(dir_fd)
         _crash_point(nth, "dirsync")
+
+
+def write_file(path: Path, data: bytes, *, durable: bool = True, mode: int = 0o600) -> None:
+    """Write a file of the user's outside the store (an exported run, a report) atomically."""
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        atomic_write(dir_fd, path.name, data, durable=durable, mode=mode)
+    finally:
+        os.close(dir_fd)
