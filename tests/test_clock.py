@@ -4,14 +4,25 @@ is the run most recently started on this store, whatever its timestamp says."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import pytest
 
 from invoke_checkpoints.run import engine
-from invoke_checkpoints.store.models import utcnow
+from invoke_checkpoints.store.vocabulary import now_precise
 
 from .conftest import Project, log_lines
+
+
+def _shifted(days: int) -> Callable[[], tuple[datetime, float]]:
+    """The run's start clock, ``days`` off (the engine names a new run after it)."""
+
+    def now() -> tuple[datetime, float]:
+        stamp, epoch = now_precise()
+        return stamp + timedelta(days=days), epoch + days * 86_400
+
+    return now
 
 
 def _run_failing(project: Project) -> str:
@@ -31,9 +42,9 @@ def test_latest_is_the_run_started_last(
     and ``--resume`` take the second run, although the first one's id sorts after it."""
     project.use("fast_steps")
     first_offset, second_offset = (jump, 0) if jump > 0 else (0, jump)
-    monkeypatch.setattr(engine, "utcnow", lambda: utcnow() + timedelta(days=first_offset))
+    monkeypatch.setattr(engine, "now_precise", _shifted(first_offset))
     first = _run_failing(project)
-    monkeypatch.setattr(engine, "utcnow", lambda: utcnow() + timedelta(days=second_offset))
+    monkeypatch.setattr(engine, "now_precise", _shifted(second_offset))
     (project.root / "log.txt").unlink()
     (project.root / "fail").touch()
     assert project.invoke("workflow").code == 3

@@ -22,8 +22,8 @@ __all__ = [
     "atomic_write",
     "errno_name",
     "is_temp_name",
-    "write_file",
     "temp_pid",
+    "write_file",
 ]
 
 LINK = "is a symbolic link; a run's files are never read or written through links"
