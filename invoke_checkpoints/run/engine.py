@@ -16,7 +16,7 @@ from invoke.runners import Local
 from ..store.models import Checkpoint, RunStatus, metadata, utcnow
 from .context import RunInfo, entered_step
 from .outcomes import jsonable, redact, strict_message
-from .record import Recorder
+from .record import Recorder, refuse_live_children
 from .signals import CheckpointRunner, Terminated
 from .steps import StepExecutor
 
@@ -87,9 +87,13 @@ class Engine:
         """Continue the decided run at its first step without a marker (or at ``rerun_from``)."""
         run_dir, cp = decision.run_dir, decision.checkpoint
         assert run_dir is not None and cp is not None
-        for number in range(len(self.definition.steps)):
+        states = [
             # A corrupt state file stops the resume here, before anything is written.
             run_dir.read_state(number)
+            for number in range(len(self.definition.steps))
+        ]
+        # A step of a killed invocation whose child still runs must not start a second time.
+        refuse_live_children(run_dir.run_id, states)
         run_dir.sweep_temp_files()
         if decision.rerun_from is not None:
             for number in sorted(run_dir.marker_steps() - decision.done):
@@ -148,6 +152,9 @@ class Engine:
             if self.plugins.strict_failure is not None:
                 # workflow_finish itself raised: the run is complete, the exit code says so.
                 raise Exit(strict_message(self.plugins.strict_failure), 1)
+        # A signal during the final write (the guard recorded it until here): the run did
+        # complete, every marker is written, but the exit code must not say 0.
+        steps.signalled_after_finish()
 
     def _sequential(self, steps: StepExecutor, spec: StepSpec) -> None:
         info = steps.pending(spec)
