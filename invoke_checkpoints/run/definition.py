@@ -162,6 +162,13 @@ def find_step(
         return names.index(step.strip())
     from ..errors import UnknownStepError
 
+    if isinstance(step, str) and not step.strip():
+        raise UnknownStepError(
+            f"an empty step was given: name a step of workflow {workflow!r} by number or "
+            f"name (steps: {', '.join(names)})",
+            run_id=run_id,
+        )
+
     raise UnknownStepError(
         f"workflow {workflow!r} has no step {step!r} (steps: {', '.join(names)})", run_id=run_id
     )
