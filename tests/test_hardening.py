@@ -267,11 +267,12 @@ def test_parallel_steps_writing_vars_while_others_commit(project: Project) -> No
         @task
         def writer(c):
             v = current_step().run.vars
+            v.update((f"k{i}", i) for i in range(5000))  # a commit takes a while to save it
             deadline = time.monotonic() + 2
             i = 0
             while time.monotonic() < deadline:
-                v[f"k{i % 500}"] = [i, {"n": i}]  # new keys and removed keys: size changes
-                v.pop(f"k{(i + 250) % 500}", None)
+                v[f"k{i % 8000}"] = [i, {"n": i}]  # new keys and removed keys: size changes
+                v.pop(f"k{(i + 4000) % 8000}", None)
                 items = v.setdefault("list", [])
                 items.append(i)
                 if len(items) > 200:
@@ -418,7 +419,7 @@ def test_step_args_that_cannot_be_saved_are_refused_at_definition(value: str) ->
             leaf = leaf["a"]  # type: ignore[assignment]
         return d
 
-    arg = eval(value, {"os": os, "deep": deep})  # noqa: S307 -- fixed test expressions
+    arg = eval(value, {"os": os, "deep": deep})
     with pytest.raises(TypeError) as info:
         Step(t, args={"x": arg})
     message = str(info.value)

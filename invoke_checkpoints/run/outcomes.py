@@ -73,8 +73,14 @@ def jsonable(data: dict[str, Any], warnings: list[str], what: str) -> dict[str, 
     """``data`` as JSON values that can always be written; anything else is saved as its repr,
     with a warning. The result shares nothing with ``data`` (a deep copy): another thread may
     go on changing ``data`` while the result is written."""
+    items = list(data.items())  # one C-level copy: no other thread can change it meanwhile
+    if all(type(key) is str for key, _ in items):
+        encoded = encode(dict(items))  # the usual case: everything is plain JSON, in one go
+        if encoded is not None:
+            copy: dict[str, Any] = json.loads(encoded)
+            return copy
     clean: dict[str, Any] = {}
-    for key, value in list(data.items()):
+    for key, value in items:
         name = clean_text(_key(key))
         encoded = encode(value)
         if encoded is not None:
