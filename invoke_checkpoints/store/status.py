@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .reading import parse_timestamp
+from .redaction import redact_text
 from .vocabulary import RunStatus, StepStatus, utcnow
 
 if TYPE_CHECKING:
@@ -116,7 +117,8 @@ def run_status(
                 "duration_seconds": state["duration_seconds"] if state else None,
                 "exit_code": state["exit_code"] if state else None,
                 "reason": state["reason"] if state else None,
-                "error": (state["errors"][-1] if state and state["errors"] else None),
+                # Redacted again: a run recorded by an older version stored it in clear.
+                "error": (redact_text(state["errors"][-1]) if state and state["errors"] else None),
             }
         )
     started = parse_timestamp(cp["started_at"])
