@@ -16,7 +16,14 @@ from typing import Any
 
 from ..errors import CheckpointError
 
-__all__ = ["DEFAULTS", "Settings", "env_flag", "parse_bool", "registered_defaults"]
+__all__ = [
+    "DEFAULTS",
+    "Settings",
+    "env_flag",
+    "parse_bool",
+    "registered_defaults",
+    "run_key_error",
+]
 
 #: Defaults of every ``checkpoints.*`` key. Lists are tuples-as-lists for Invoke's merging.
 DEFAULTS: dict[str, Any] = {
@@ -32,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "plugins": [],
     "disable_plugins": [],
     "strict_plugins": False,
+    "lease_seconds": 30,
+    "run_key": "",
 }
 
 
@@ -114,7 +123,7 @@ def _days(key: str, value: Any) -> float:
     return int(number) if float(number).is_integer() else number
 
 
-def _dir(value: Any) -> Path:
+def _dir(value: Any) -> str:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str) or not value.strip() or "\0" in value:
@@ -122,7 +131,7 @@ def _dir(value: Any) -> Path:
         raise CheckpointError(
             f"config checkpoints.dir must be a non-empty path (a string), got {value!r}"
         )
-    return Path(os.path.expanduser(value))
+    return value
 
 
 def _permissions(value: Any) -> bool:
@@ -158,11 +167,13 @@ class Settings:
         "disable_plugins",
         "enabled",
         "fsync",
+        "lease_seconds",
         "max_workers",
         "parallel",
         "plugins",
         "retention_days",
         "root",
+        "run_key",
         "shared",
         "smart_execution",
         "strict_plugins",
@@ -170,7 +181,7 @@ class Settings:
 
     def __init__(
         self,
-        dir: Path,
+        dir: Path | str,
         *,
         root: Path = Path(),
         enabled: bool = True,
@@ -184,8 +195,11 @@ class Settings:
         plugins: tuple[str, ...] = (),
         disable_plugins: tuple[str, ...] = (),
         strict_plugins: bool = False,
+        lease_seconds: float = 30.0,
+        run_key: str | None = None,
     ) -> None:
-        self.dir: Path = dir
+        #: A directory, or an ``s3://bucket/prefix`` URL (a remote store, the s3 extra).
+        self.dir: Path | str = dir
         self.root: Path = root
         self.enabled: bool = enabled
         self.retention_days: float = retention_days
@@ -198,6 +212,8 @@ class Settings:
         self.plugins: tuple[str, ...] = plugins
         self.disable_plugins: tuple[str, ...] = disable_plugins
         self.strict_plugins: bool = strict_plugins
+        self.lease_seconds: float = lease_seconds
+        self.run_key: str | None = run_key
 
     def __repr__(self) -> str:
         return "Settings(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
@@ -225,9 +241,8 @@ class Settings:
                 text = os.environ.get(f"{_env_prefix(config)}CHECKPOINTS_{key.upper()}")
                 merged[key] = text if text is not None else raw[key]
         root = _project_root(config) or fallback_root
-        directory = _dir(merged["dir"])
         return cls(
-            dir=directory if directory.is_absolute() else root / directory,
+            dir=_store_dir(_dir(merged["dir"]), root),
             root=root,
             enabled=_bool("enabled", merged["enabled"]),
             retention_days=_days("retention_days", merged["retention_days"]),
@@ -240,12 +255,45 @@ class Settings:
             plugins=_names("plugins", merged["plugins"]),
             disable_plugins=_names("disable_plugins", merged["disable_plugins"]),
             strict_plugins=_bool("strict_plugins", merged["strict_plugins"]),
+            lease_seconds=_int("lease_seconds", merged["lease_seconds"], 1),
+            run_key=_run_key(merged["run_key"]),
         )
 
 
 def _env_prefix(config: Any) -> str:
     prefix = getattr(config, "_env_prefix", None)  # "INVOKE_" unless a Program changed it
     return prefix if isinstance(prefix, str) else "INVOKE_"
+
+
+def _store_dir(value: str, root: Path) -> Path | str:
+    """A directory (relative to the project), or an ``s3://bucket/prefix`` URL as it is."""
+    if value.startswith("s3://"):
+        return value
+    directory = Path(os.path.expanduser(value))
+    return directory if directory.is_absolute() else root / directory
+
+
+#: What a run key may hold: a CI system's run id, attempt numbers, a branch name.
+_RUN_KEY_MAX = 200
+
+
+def run_key_error(value: str) -> str | None:
+    """Why ``value`` cannot be a run key (``--run-key`` / ``checkpoints.run_key``), or None."""
+    if not value or len(value) > _RUN_KEY_MAX or not value.isprintable():
+        return (
+            f"a run key must be 1 to {_RUN_KEY_MAX} printable characters "
+            f"(e.g. the CI system's run id), got {value!r}"
+        )
+    return None
+
+
+def _run_key(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    why = run_key_error(str(value))
+    if why is not None:
+        raise CheckpointError(f"config checkpoints.run_key: {why}")
+    return str(value)
 
 
 def _project_root(config: Any) -> Path | None:

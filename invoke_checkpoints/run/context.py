@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import NotInStepError
 from .definition import find_step
@@ -16,12 +17,28 @@ if TYPE_CHECKING:
 
     from invoke import Task
 
-    from ..store.runs import RunDir
     from .definition import StepSpec
 
-__all__ = ["RunInfo", "RunOptions", "StepInfo", "current_step", "entered_step"]
+    class _StateSource(Protocol):
+        """What a run's directory gives ``outputs_of`` (``store.rundir.RunDir``). A protocol, so
+        type-checking a tasks.py that imports this package never reads pydantic's types."""
+
+        def read_state(self, step: int) -> Any: ...
+
+
+__all__ = [
+    "RunInfo",
+    "RunOptions",
+    "StepInfo",
+    "current_step",
+    "entered_step",
+    "running_steps",
+]
 
 _CURRENT: contextvars.ContextVar[StepInfo] = contextvars.ContextVar("invoke_checkpoints_step")
+#: Every step executing in this process (threads a step starts see it when it is alone).
+_RUNNING: list[StepInfo] = []
+_RUNNING_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -55,7 +72,9 @@ class RunInfo:
     vars: dict[str, Any] = field(default_factory=dict)
     #: The options in force for this invocation.
     options: RunOptions = field(default_factory=RunOptions)
-    _dir: RunDir | None = field(default=None, repr=False)
+    #: Invoke's ``--dry``: commands are echoed, not run, and nothing is recorded.
+    dry: bool = False
+    _dir: _StateSource | None = field(default=None, repr=False)
     _outputs: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def step_number(self, step: int | str) -> int:
@@ -98,21 +117,49 @@ class StepInfo:
 
 
 def current_step() -> StepInfo:
-    """The step executing right now, from inside a task run by a workflow."""
+    """The step executing right now, from inside a task run by a workflow.
+
+    From the step's own thread, and from threads the step starts: while one step runs (a
+    sequential step, or one left in a parallel group) any thread of the process gets it. While
+    several steps of a parallel group run, a thread a step started gets its step when started
+    with the step's context (``pool.submit(contextvars.copy_context().run, fn)``).
+    """
     try:
         return _CURRENT.get()
     except LookupError:
+        pass
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    if len(running) == 1:
+        return running[0]
+    if running:
+        names = ", ".join(s.name for s in running)
         raise NotInStepError(
-            "current_step() was called outside a workflow step; run the task through its "
-            "workflow (e.g. `invoke workflow`)"
-        ) from None
+            f"current_step() was called from a thread no step owns while parallel steps run "
+            f"({names}); start the thread with the step's context: "
+            "pool.submit(contextvars.copy_context().run, fn, ...)"
+        )
+    raise NotInStepError(
+        "current_step() was called outside a workflow step; run the task through its "
+        "workflow (e.g. `invoke workflow`)"
+    )
+
+
+def running_steps() -> list[StepInfo]:
+    """The steps executing in this process now, in the order they started."""
+    with _RUNNING_LOCK:
+        return list(_RUNNING)
 
 
 @contextlib.contextmanager
 def entered_step(step: StepInfo) -> Iterator[StepInfo]:
     """Make ``step`` what ``current_step()`` returns in this thread while the block runs."""
     token = _CURRENT.set(step)
+    with _RUNNING_LOCK:
+        _RUNNING.append(step)
     try:
         yield step
     finally:
+        with _RUNNING_LOCK:
+            _RUNNING.remove(step)
         _CURRENT.reset(token)

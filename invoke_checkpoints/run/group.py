@@ -10,8 +10,8 @@ import signal
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
-from .context import entered_step
-from .output import PrefixWriter, routed_output
+from .context import entered_step, running_steps
+from .output import PrefixWriter, Recording, routed_output
 from .signals import Terminated, stop_children
 
 if TYPE_CHECKING:
@@ -50,13 +50,16 @@ def run_group(
                     pass
         except (KeyboardInterrupt, Terminated) as exc:
             signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
+            # The message names the steps that were running, not merely the group's first.
+            members = {info.number for _, info in todo}
+            running = [s for s in running_steps() if s.number in members] or [todo[0][1]]
             # Steps not started yet never start; running ones lose their child processes.
             for future in futures:
                 future.cancel()
             stop_children(signum)
             pool.shutdown(wait=True)
             steps.recorder.set_group(steps.run, group, "interrupted")
-            steps.stop(todo[0][1], signum)
+            steps.stop(running[0], signum, also=running[1:])
         pool.shutdown(wait=True)
     for (spec, _), future in zip(todo, futures, strict=True):
         error = future.exception()
@@ -80,19 +83,28 @@ def _worker(
     """One step in a worker thread; its output lines are prefixed with ``[name]``."""
     prefix = f"[{spec.name}] "
     config = steps.config.clone()
+    # --quiet: the step's lines wait in a recording, shown only if the step fails.
+    held = (Recording(out.target), Recording(err.target)) if steps.quiet else None
+    targets = held or (out.target, err.target)
     # c.run() output goes through Invoke's own reader threads: give them prefixing streams.
     # Parallel steps must not compete for the terminal's stdin.
-    streams = PrefixWriter(out.target, prefix), PrefixWriter(err.target, prefix)
+    streams = PrefixWriter(targets[0], prefix), PrefixWriter(targets[1], prefix)
     config.run.out_stream, config.run.err_stream = streams
     config.run.in_stream = False
     with out.plain(), err.plain():  # the reporter's own lines need no prefix
         state, started = steps.begin(spec, info)
     try:
-        with entered_step(info), out.prefixed(prefix), err.prefixed(prefix):
+        with (
+            entered_step(info),
+            out.prefixed(prefix, targets[0]),
+            err.prefixed(prefix, targets[1]),
+        ):
             result: Any = steps.call_task(spec, config)
     except BaseException as exc:
         for stream in streams:
             stream.flush()
+        for recording in held or ():
+            recording.replay()
         steps.ended(state, info, started, exc)
         raise
     for stream in streams:

@@ -48,7 +48,7 @@ def refuse_live_children(run_id: str, states: list[StepState | None]) -> None:
     for state in states:
         if state is None or state.status is not StepStatus.RUNNING or not state.child_pid:
             continue
-        if group_alive(state.child_pid, state.child_started):
+        if group_alive(state.child_pid, state.child_started, grace=0.5):
             raise LockHeldError(
                 f"run {run_id}: step {state.step} ({state.name}) is still running in process "
                 f"{state.child_pid}, left by an invocation that was killed; wait for it or stop "

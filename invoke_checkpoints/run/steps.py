@@ -16,6 +16,8 @@ from invoke.exceptions import Exit
 
 from ..store.models import RunStatus, StepState, StepStatus, utcnow
 from .context import StepInfo
+from .isolation import CallLedger, StartPoint
+from .naming import step_signature
 from .outcomes import (
     clean_text,
     error_text,
@@ -29,7 +31,7 @@ from .outcomes import (
 from .signals import SignalGuard, Terminated, exit_code_for, watching_children
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from invoke import Config
 
@@ -52,6 +54,8 @@ class StepExecutor:
         plugins: PluginHost,
         recorder: Recorder,
         run: RunInfo,
+        *,
+        quiet: bool = False,
     ) -> None:
         #: The config steps run with (Invoke's, with the checkpoint runner).
         self.config = config
@@ -62,6 +66,14 @@ class StepExecutor:
         self.guard = SignalGuard()
         #: The ``running`` state of each step executing now (its child pid goes there).
         self._running: dict[int, StepState] = {}
+        #: ``--quiet``: a successful step's own output is held back and dropped.
+        self.quiet = quiet
+        #: The collection the steps' tasks were found in (their config comes from it).
+        self.root = recorder.definition.root
+        #: Pre/post calls already run in this invocation (``tasks.dedupe``).
+        self.ran = CallLedger()
+        #: Where the workflow started: every step starts there again (``restored()``).
+        self.start = StartPoint()
 
     # -- announcing --------------------------------------------------------------------------
 
@@ -112,6 +124,7 @@ class StepExecutor:
                 args=redact(jsonable(spec.args, info.warnings, "args")),
                 started_at=utcnow(),
                 attempts=self.recorder.previous_attempts(spec.number) + 1,
+                signature=step_signature(spec),
             )
             # Not fsynced: until the marker exists the step runs again after any crash.
             self.recorder.write_state(state, sync=False)
@@ -120,27 +133,52 @@ class StepExecutor:
         return state, time.monotonic()
 
     def call_task(self, spec: StepSpec, config: Config | None = None) -> Any:
-        """Run the step's task with its pre/post tasks, the way Invoke's Executor expands them."""
+        """Run the step's task with its pre/post tasks, the way Invoke's Executor runs them.
+
+        Each call gets the config ``invoke <its name>`` would give it: the step's own task the
+        config of its collection path (``docs.build``: the ``docs`` collection's), pre/post
+        tasks the root collection's. With ``tasks.dedupe`` (Invoke's default) a pre/post task
+        already run in this invocation, by this step or an earlier one, is not run again, as
+        with ``invoke lint test``; the step's own task always runs.
+        """
         config = config or self.config
         executor = Executor(Collection(), config=config)
         main = Call(spec.task, kwargs=dict(spec.args))
         calls = executor.expand_calls([main])
-        if config.get("tasks", {}).get("dedupe", True):
+        dedupe = bool(config.get("tasks", {}).get("dedupe", True))
+        if dedupe:
             calls = executor.dedupe(calls)
+        root = self.root
         result = None
         with watching_children(self._child_started(spec.number)):
             for call in calls:
+                claim = self.ran.claim(call) if dedupe and call is not main else None
+                if claim is False:
+                    continue
+                ok = False
                 try:
+                    if root is not None:
+                        config.load_collection(
+                            root.configuration(spec.path if call is main else None)
+                        )
+                        config.load_shell_env()
                     value = call.task(self._context(config), *call.args, **call.kwargs)
+                    ok = True
                 except SystemExit as exc:
                     if exc.code is None or exc.code == 0:
+                        ok = True
                         return None  # sys.exit(0): the step ends, successfully
                     code = system_exit_code(exc)
                     if not isinstance(exc.code, str) and code != exc.code:
                         raise SystemExit(code) from exc  # 256 would wrap round to 0
                     raise
+                finally:
+                    if claim is True:
+                        self.ran.done(call, ok)
                 if call is main:
                     result = value
+                    if dedupe:
+                        self.ran.add(main)  # `invoke build test` with test's pre=[build]: once
         return result
 
     def _child_started(self, step: int) -> Callable[[int, int | None], None]:
@@ -208,13 +246,17 @@ class StepExecutor:
         except (KeyboardInterrupt, Terminated) as exc:
             self.stop(info, exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
 
-    def stop(self, info: StepInfo, signum: int) -> None:
-        """Record the run interrupted at ``info`` and exit 128+signum."""
+    def stop(self, info: StepInfo, signum: int, also: Sequence[StepInfo] = ()) -> None:
+        """Record the run interrupted at ``info`` and exit 128+signum; ``also``: the other
+        steps of a parallel group that were running."""
         self.finish(RunStatus.INTERRUPTED, current=info.number)
         name = signal.Signals(signum).name
         resumable = self.recorder.run_dir is not None
         where = f"; resume with: {self._resume_command()}" if resumable else ""
-        message = f"{name}: stopped at step {info.number} ({info.name}){where}"
+        stopped = [info, *also]
+        which = ", ".join(f"{s.number} ({s.name})" for s in stopped)
+        noun = "steps" if len(stopped) > 1 else "step"
+        message = f"{name}: stopped at {noun} {which}{where}"
         raise Exit(message, exit_code_for(signum))
 
     def _resume_command(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 
 __all__ = ["group_alive", "start_ticks"]
 
@@ -40,9 +41,19 @@ def _living(fields: list[bytes] | None) -> bool:
     return bool(fields) and fields[0] not in (b"Z", b"X")  # type: ignore[index]
 
 
-def group_alive(pid: int, started: int | None) -> bool:
+def group_alive(pid: int, started: int | None, *, grace: float = 0.0) -> bool:
     """Whether the process ``pid`` that started at ``started``, or a member of its process
-    group, still lives."""
+    group, still lives; with ``grace``, still lives after up to that many seconds (the
+    parent-death signal is delivered a moment after the parent died)."""
+    deadline = time.monotonic() + grace
+    while _group_alive(pid, started):
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _group_alive(pid: int, started: int | None) -> bool:
     if pid <= 1:
         return False
     if not os.path.isdir(_PROC):
