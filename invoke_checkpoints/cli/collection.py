@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from invoke import Collection, Context, Executor, Task
 
 from ..run.definition import Step, WorkflowDefinition, build_steps
-from .config import DEFAULTS
+from .config import registered_defaults
 from .report_task import report_task
 
 if TYPE_CHECKING:
@@ -56,9 +56,10 @@ def workflow(
         )
         if not isinstance(value, kind) or bad_int:
             raise TypeError(f"workflow() option {key}={value!r} must be a {kind.__name__}")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(
-            f"workflow name {name!r} must start with a letter and use letters, digits, - or _"
+            f"workflow name {name!a} must start with a letter and use letters, digits, "
+            "- or _ (at most 64)"
         )
     if not steps:
         raise ValueError(f"workflow {name!r} needs at least one step")
@@ -123,9 +124,7 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
         *_remote_tasks(definition),
     ):
         coll.add_task(task)
-    coll.configure(
-        {"checkpoints": {k: list(v) if isinstance(v, list) else v for k, v in DEFAULTS.items()}}
-    )
+    coll.configure({"checkpoints": registered_defaults()})
     return coll
 
 
@@ -145,7 +144,8 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
         smart: bool = False,
         no_smart: bool = False,
         parallel: bool = False,
-        max_workers: int = 0,
+        # A string, parsed here: Invoke's own int parsing raises a traceback for "abc".
+        max_workers: str = "",
         run_key: str | None = None,
     ) -> None:
         from ..run.resolve import Request
@@ -163,7 +163,7 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
             resume_from=resume_from,
             smart=True if smart else (False if no_smart else None),
             parallel=True if parallel else None,
-            max_workers=max_workers or None,
+            max_workers=_workers(max_workers),
             run_key=run_key,
         )
         run_command(c, _bound(definition), request, dry_run=dry_run, explain=explain, quiet=quiet)
@@ -317,6 +317,20 @@ def _maintenance_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
         )
     )
     return tasks
+
+
+def _workers(value: str) -> int | None:
+    """``--max-workers=N``: a whole number >= 1 (0 or nothing: the configured default)."""
+    text = str(value).strip()
+    if not text:
+        return None
+    if not text.isdigit() or not text.isascii():
+        from invoke.exceptions import Exit
+
+        raise Exit(
+            f"invoke-checkpoints: --max-workers must be a whole number >= 1, got {value!r}", 2
+        )
+    return int(text) or None
 
 
 def _remote_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:

@@ -36,17 +36,30 @@ __all__ = [
 ]
 
 
+def _auto_dash(c: Context) -> bool:
+    """Invoke's ``tasks.auto_dash_names``: ``my_flow`` is the task ``my-flow`` by default."""
+    try:
+        return bool(c.config.tasks.get("auto_dash_names", True))
+    except AttributeError:
+        return True
+
+
+def _task_name(c: Context, definition: WorkflowDefinition) -> str:
+    from ..store.status import command_name
+
+    return command_name(definition.name, auto_dash=_auto_dash(c))
+
+
 @contextlib.contextmanager
-def _user_errors(definition: WorkflowDefinition) -> Iterator[None]:
+def _user_errors(definition: WorkflowDefinition, c: Context | None = None) -> Iterator[None]:
     try:
         yield
     except CorruptCheckpointError as exc:
-        repair = f"`invoke {definition.name}.repair" + (
-            f" --run={exc.run_id}`" if exc.run_id else "`"
-        )
+        name = _task_name(c, definition) if c is not None else definition.name
+        repair = f"`invoke {name}.repair" + (f" --run={exc.run_id}`" if exc.run_id else "`")
         raise Exit(
             f"invoke-checkpoints: {exc}; nothing was changed: rebuild it with {repair} "
-            f"or start a new run with `invoke {definition.name}`",
+            f"or start a new run with `invoke {name}`",
             USAGE_EXIT_CODE,
         ) from None
     except CheckpointError as exc:
@@ -90,7 +103,7 @@ def _setup(
         return expected_durations(store, workflow, exclude=run_id)
 
     builtins: list[tuple[str, object]] = [
-        ("reporter", ConsoleReporter(quiet=quiet, history=history)),
+        ("reporter", ConsoleReporter(quiet=quiet, history=history, auto_dash=_auto_dash(c))),
         ("smart", SmartExecution(store, settings.root, definition.name)),
     ]
     plugins = PluginHost(
@@ -130,7 +143,7 @@ def run_command(
 
     if request.max_workers is not None and request.max_workers < 1:
         raise Exit(f"invoke-checkpoints: --max-workers must be >= 1, got {request.max_workers}", 2)
-    with _user_errors(definition):
+    with _user_errors(definition, c):
         settings, store, plugins = _setup(c, definition, quiet=quiet)
         if request.run_key is None and settings.run_key is not None:
             import dataclasses
@@ -226,7 +239,7 @@ def _run_locked(
     if decision.already_complete:
         print(
             f"run {run_dir.run_id} already completed; nothing to resume "
-            f"(start a new run with `invoke {definition.name}`)"
+            f"(start a new run with `invoke {_task_name(c, definition)}`)"
         )
         return
     engine.resume(decision)
@@ -239,7 +252,7 @@ def status_command(
     from ..store.status import run_status
     from .render import render_status
 
-    with _user_errors(definition):
+    with _user_errors(definition, c):
         _, store = _settings_store(c, definition, readonly=True)
         if run_id is None:
             run_id = store.latest(definition.name)
@@ -250,13 +263,14 @@ def status_command(
             else:
                 print(f"no runs of workflow {definition.name!r} yet (store: {store.root})")
             return
-        doc = run_status(store, definition.name, store.find(definition.name, run_id))
+        run_dir = store.find(definition.name, run_id)
+        doc = run_status(store, definition.name, run_dir, auto_dash=_auto_dash(c))
         print(json.dumps(doc, indent=2) if as_json else render_status(doc))
 
 
 def plugins_command(c: Context, definition: WorkflowDefinition) -> None:
     """``invoke <workflow>.plugins``: active plugins and where each came from."""
-    with _user_errors(definition):
+    with _user_errors(definition, c):
         _, _, plugins = _setup(c, definition)
         rows = plugins.describe()
         width = max(len(name) for name, _ in rows)
@@ -278,7 +292,7 @@ def _retention(
     removed = auto_clean(store, definition.name, settings.retention_days, keep_run)
     if removed:
         print(
-            f"removed {len(removed)} run(s) older than {settings.retention_days} days "
+            f"removed {len(removed)} run(s) older than {settings.retention_days:g} days "
             "(checkpoints.retention_days)"
         )
 
@@ -291,7 +305,7 @@ def list_command(
     from ..store.maintenance import list_document, list_runs
     from .render import render_list
 
-    with _user_errors(definition):
+    with _user_errors(definition, c):
         _, store = _settings_store(c, definition, readonly=True)
         rows = list_runs(store, definition.name, limit=None if show_all else 20)
         if as_json:
@@ -315,7 +329,7 @@ def clean_command(
     from ..plugins.formatting import human_size
     from ..store.maintenance import clean_runs, plan_clean
 
-    with _user_errors(definition):
+    with _user_errors(definition, c):
         settings, store = _settings_store(c, definition)
         if older_than is not None and older_than < 0:
             raise CheckpointError(f"--older-than must be >= 0 days, got {older_than}")
@@ -354,7 +368,7 @@ def repair_command(
 ) -> None:
     """``invoke <workflow>.repair``: rebuild checkpoint.json from markers and state files,
     holding the workflow's lock (refused while a run of the workflow is active)."""
-    with _user_errors(definition):
+    with _user_errors(definition, c):
         _, store = _settings_store(c, definition)
         store.find(definition.name, run_id)  # an unknown run is refused before any lock file
         if dry_run:  # writes nothing, takes no lock (like clean --dry-run)

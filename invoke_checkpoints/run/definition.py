@@ -5,18 +5,19 @@ Imported when tasks.py is, so it stays light: Invoke and the standard library on
 
 from __future__ import annotations
 
-import json
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from invoke import Task
+
+from .jsonsafe import MAX_DEPTH, encode
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from invoke import Collection
 
-__all__ = ["Step", "StepSpec", "WorkflowDefinition", "build_steps", "find_step"]
+__all__ = ["Step", "StepSpec", "WorkflowDefinition", "build_steps", "check_name", "find_step"]
 
 
 class Step:
@@ -39,15 +40,19 @@ class Step:
         if not isinstance(task, Task):
             raise TypeError(f"Step() needs an invoke Task (decorate it with @task), got {task!r}")
         self.task: Task[Any] = task
-        self.name = name or task.name
+        self.name = check_name("step", name) if name is not None else task.name
         #: ``name=`` was given: the name is kept as is, never derived from the collection.
         self.named = name is not None
         self.args = dict(args or {})
         self.inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs)
-        try:
-            json.dumps(self.args)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"Step {self.name!r}: args must be JSON values ({exc})") from None
+        for key, value in self.args.items():
+            if not isinstance(key, str) or encode(value) is None:
+                raise TypeError(
+                    f"Step {self.name!r}: args[{_short(key)}] must be a JSON value that can be "
+                    f"saved (str, int, float, bool, None, list, dict; at most {MAX_DEPTH} "
+                    f"levels deep; no NaN, lone surrogates or huge integers), got "
+                    f"{type(value).__name__}"
+                )
         for pattern in self.inputs:
             pure = PurePosixPath(pattern)
             if not pattern or pure.is_absolute() or ".." in pure.parts:
@@ -58,6 +63,30 @@ class Step:
 
     def __repr__(self) -> str:
         return f"Step({self.task.name!r}, name={self.name!r})"
+
+
+def check_name(kind: str, name: object) -> str:
+    """A step or workflow name, refused in one line if it could not be shown, stored or typed
+    back: control characters (newline, CR), Unicode line separators (U+2028), other
+    unprintable characters, surrounding spaces."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{kind} name must be a non-empty string, got {_short(name)}")
+    if not name.isprintable() or name != name.strip():
+        raise ValueError(
+            f"{kind} name {_short(name)} must be printable text without control characters, "
+            "line separators or surrounding spaces"
+        )
+    return name
+
+
+def _short(value: object) -> str:
+    """A repr for an error message: ASCII (so U+2028 shows as an escape), bounded, and safe
+    from a ``__repr__`` that raises."""
+    try:
+        text = ascii(value)
+    except Exception:
+        return f"<{type(value).__name__} object>"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class StepSpec:
@@ -172,6 +201,13 @@ def find_step(
         if len(hits) == 1:
             return hits[0]
     from ..errors import UnknownStepError
+
+    if isinstance(step, str) and not step.strip():
+        raise UnknownStepError(
+            f"an empty step was given: name a step of workflow {workflow!r} by number or "
+            f"name (steps: {', '.join(names)})",
+            run_id=run_id,
+        )
 
     raise UnknownStepError(
         f"workflow {workflow!r} has no step {step!r} (steps: {', '.join(names)})", run_id=run_id

@@ -18,7 +18,7 @@ from ..store.vocabulary import now_precise
 from .context import RunInfo, entered_step
 from .outcomes import jsonable, redact, strict_message
 from .output import held_output
-from .record import Recorder
+from .record import Recorder, refuse_live_children
 from .signals import CheckpointRunner, Terminated
 from .steps import StepExecutor
 
@@ -95,6 +95,10 @@ class Engine:
         """Continue the decided run at its first step without a marker (or at ``rerun_from``)."""
         run_dir, cp = decision.run_dir, decision.checkpoint
         assert run_dir is not None and cp is not None
+        # A step of a killed invocation whose child still runs must not start a second time;
+        # checked before anything is changed.
+        unfinished = sorted(run_dir.state_steps() - run_dir.marker_steps())
+        refuse_live_children(run_dir.run_id, [run_dir.read_state(n) for n in unfinished])
         if decision.changed_at is not None:
             print(f"run {run_dir.run_id}: {decision.changes(self.definition)}")
             # The steps from the change on are new: their old files go before checkpoint.json
@@ -176,6 +180,9 @@ class Engine:
             if self.plugins.strict_failure is not None:
                 # workflow_finish itself raised: the run is complete, the exit code says so.
                 raise Exit(strict_message(self.plugins.strict_failure), 1)
+        # A signal during the final write (the guard recorded it until here): the run did
+        # complete, every marker is written, but the exit code must not say 0.
+        steps.signalled_after_finish()
 
     def _sequential(self, steps: StepExecutor, spec: StepSpec) -> None:
         info = steps.pending(spec)

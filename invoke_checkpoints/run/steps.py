@@ -19,11 +19,20 @@ from ..store.vocabulary import now_precise
 from .context import StepInfo
 from .isolation import CallLedger, StartPoint
 from .naming import step_signature
-from .outcomes import error_text, exit_code, is_json, jsonable, redact, strict_message
-from .signals import SignalGuard, Terminated, exit_code_for
+from .outcomes import (
+    clean_text,
+    error_text,
+    exit_code,
+    json_shaped,
+    jsonable,
+    redact,
+    strict_message,
+    system_exit_code,
+)
+from .signals import SignalGuard, Terminated, exit_code_for, watching_children
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from invoke import Config
 
@@ -56,6 +65,8 @@ class StepExecutor:
         self.recorder = recorder
         self.run = run
         self.guard = SignalGuard()
+        #: The ``running`` state of each step executing now (its child pid goes there).
+        self._running: dict[int, StepState] = {}
         #: ``--quiet``: a successful step's own output is held back and dropped.
         self.quiet = quiet
         #: The collection the steps' tasks were found in (their config comes from it).
@@ -123,6 +134,7 @@ class StepExecutor:
             )
             # Not fsynced: until the marker exists the step runs again after any crash.
             self.recorder.write_state(state, sync=False)
+            self._running[spec.number] = state
             self.plugins.notify("checkpoints_step_start", run=self.run, step=info)
         return state, time.monotonic()
 
@@ -144,25 +156,51 @@ class StepExecutor:
             calls = executor.dedupe(calls)
         root = self.root
         result = None
-        for call in calls:
-            claim = self.ran.claim(call) if dedupe and call is not main else None
-            if claim is False:
-                continue
-            ok = False
-            try:
-                if root is not None:
-                    config.load_collection(root.configuration(spec.path if call is main else None))
-                    config.load_shell_env()
-                value = call.task(self._context(config), *call.args, **call.kwargs)
-                ok = True
-            finally:
-                if claim is True:
-                    self.ran.done(call, ok)
-            if call is main:
-                result = value
-                if dedupe:
-                    self.ran.add(main)  # `invoke build test` with test's pre=[build]: once
+        with watching_children(self._child_started(spec.number)):
+            for call in calls:
+                claim = self.ran.claim(call) if dedupe and call is not main else None
+                if claim is False:
+                    continue
+                ok = False
+                try:
+                    if root is not None:
+                        config.load_collection(
+                            root.configuration(spec.path if call is main else None)
+                        )
+                        config.load_shell_env()
+                    value = call.task(self._context(config), *call.args, **call.kwargs)
+                    ok = True
+                except SystemExit as exc:
+                    if exc.code is None or exc.code == 0:
+                        ok = True
+                        return None  # sys.exit(0): the step ends, successfully
+                    code = system_exit_code(exc)
+                    if not isinstance(exc.code, str) and code != exc.code:
+                        raise SystemExit(code) from exc  # 256 would wrap round to 0
+                    raise
+                finally:
+                    if claim is True:
+                        self.ran.done(call, ok)
+                if call is main:
+                    result = value
+                    if dedupe:
+                        self.ran.add(main)  # `invoke build test` with test's pre=[build]: once
         return result
+
+    def _child_started(self, step: int) -> Callable[[int, int | None], None]:
+        """Record a child process of ``step`` in its state file while it runs, so that a resume
+        after this process is killed refuses while that child still lives."""
+
+        def record(pid: int, started: int | None) -> None:
+            with self.recorder.mutex:
+                state = self._running.get(step)
+                if state is None or state.status is not StepStatus.RUNNING:
+                    return
+                state.child_pid, state.child_started = pid, started
+                # Not fsynced: after a power cut no child survives.
+                self.recorder.write_state(state, sync=False)
+
+        return record
 
     def _context(self, config: Config) -> Context:
         # Like Executor: a new Context per call on the same config (Invoke 3 adds `remainder`).
@@ -179,13 +217,15 @@ class StepExecutor:
         result: Any = None,
     ) -> None:
         """Record the outcome: state file, checkpoint.json, then the marker (the commit point)."""
-        if error is None and result is not None and is_json(result):
-            info.outputs["result"] = result
+        if error is None and result is not None and json_shaped(result):
+            info.outputs["result"] = result  # saved in a safe form, with a warning, if need be
         with self.recorder.mutex:
+            self._running.pop(state.step, None)
+            state.child_pid = state.child_started = None
             state.duration_seconds = round(time.monotonic() - started, 3)
             state.completed_at = utcnow()
             state.outputs = jsonable(info.outputs, info.warnings, "outputs")
-            state.warnings = list(info.warnings)
+            state.warnings = [clean_text(str(w)) for w in info.warnings]
             if error is None:
                 state.status, state.exit_code = StepStatus.COMPLETED, 0
                 self.recorder.commit(state, self.run)
@@ -218,12 +258,31 @@ class StepExecutor:
         self.finish(RunStatus.INTERRUPTED, current=info.number)
         name = signal.Signals(signum).name
         resumable = self.recorder.run_dir is not None
-        where = f"; resume with: invoke {self.run.name} --resume" if resumable else ""
+        where = f"; resume with: {self._resume_command()}" if resumable else ""
         stopped = [info, *also]
         which = ", ".join(f"{s.number} ({s.name})" for s in stopped)
         noun = "steps" if len(stopped) > 1 else "step"
         message = f"{name}: stopped at {noun} {which}{where}"
         raise Exit(message, exit_code_for(signum))
+
+    def _resume_command(self) -> str:
+        from ..store.status import resume_command
+
+        auto_dash = self.config.get("tasks", {}).get("auto_dash_names", True)
+        return resume_command(self.run.name, auto_dash=bool(auto_dash))
+
+    def signalled_after_finish(self) -> None:
+        """Exit 128+n for a signal that arrived after the last step, during the final write
+        (the run is recorded ``completed``: it did complete)."""
+        signum = self.guard.received
+        if signum is None:
+            return
+        name = signal.Signals(signum).name
+        where = f"run {self.run.workflow_id} " if self.run.workflow_id else ""
+        raise Exit(
+            f"{name} arrived after the last step: {where}completed, but stopped by a signal",
+            exit_code_for(signum),
+        )
 
     def fail(self, current: int) -> None:
         self.finish(RunStatus.FAILED, current=current)
