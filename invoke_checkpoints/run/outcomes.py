@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import time
 import traceback
 from typing import Any
 
@@ -72,8 +73,25 @@ def is_json(value: Any) -> bool:
 def jsonable(data: dict[str, Any], warnings: list[str], what: str) -> dict[str, Any]:
     """``data`` as JSON values that can always be written; anything else is saved as its repr,
     with a warning. The result shares nothing with ``data`` (a deep copy): another thread may
-    go on changing ``data`` while the result is written."""
-    items = list(data.items())  # one C-level copy: no other thread can change it meanwhile
+    go on changing ``data`` while the result is written.
+
+    Copying a dict, or encoding the lists and dicts inside it, while a step's thread changes
+    them can raise ``RuntimeError`` (changed during iteration): taken again until it holds still.
+    """
+    for _ in range(_SNAPSHOT_TRIES - 1):
+        try:
+            return _jsonable(data, warnings, what)
+        except RuntimeError:
+            time.sleep(0)  # let the writing thread finish its change
+    return _jsonable(data, warnings, what)
+
+
+#: How often a changing ``vars`` is copied again before the error is let through.
+_SNAPSHOT_TRIES = 1000
+
+
+def _jsonable(data: dict[str, Any], warnings: list[str], what: str) -> dict[str, Any]:
+    items = list(data.items())
     if all(type(key) is str for key, _ in items):
         encoded = encode(dict(items))  # the usual case: everything is plain JSON, in one go
         if encoded is not None:
