@@ -82,7 +82,11 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
     ):
         coll.add_task(task)
     coll.configure(
-        {"checkpoints": {k: list(v) if isinstance(v, list) else v for k, v in DEFAULTS.items()}}
+        {
+            "checkpoints": {
+                k: type(v)(v) if isinstance(v, (list, dict)) else v for k, v in DEFAULTS.items()
+            }
+        }
     )
     return coll
 

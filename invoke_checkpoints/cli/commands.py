@@ -89,6 +89,7 @@ def _setup(
         builtins=builtins,
         debug=env_flag(DEBUG_ENV),
         autoload=not env_flag(AUTOLOAD_ENV),
+        config=settings.plugin_config,
     )
     return settings, store, plugins
 

@@ -15,7 +15,10 @@ from ..errors import CheckpointError
 
 __all__ = ["DEFAULTS", "Settings", "env_flag"]
 
-#: Defaults of every ``checkpoints.*`` key. Lists are tuples-as-lists for Invoke's merging.
+#: Defaults of every ``checkpoints.*`` key. ``plugins`` and ``disable_plugins`` default to a
+#: string, not a list: Invoke casts an ``INVOKE_CHECKPOINTS_*`` variable to the type of the
+#: key's current value and refuses lists, so a comma-separated string is what env vars can set
+#: (a list in invoke.yaml is accepted too).
 DEFAULTS: dict[str, Any] = {
     "dir": ".checkpoints",
     "enabled": True,
@@ -26,9 +29,11 @@ DEFAULTS: dict[str, Any] = {
     "max_workers": 0,
     "permissions": "private",
     "fsync": True,
-    "plugins": [],
-    "disable_plugins": [],
+    "plugins": "",
+    "disable_plugins": "",
     "strict_plugins": False,
+    #: Plugin name -> that plugin's own settings (its business, not checked here).
+    "plugin_config": {},
 }
 
 
@@ -86,6 +91,39 @@ def _names(key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _plugin_config(value: Any) -> dict[str, dict[str, Any]]:
+    """``checkpoints.plugin_config``: a mapping of plugin names to mappings, as plain dicts."""
+    if value is None:
+        return {}
+    if not _is_mapping(value):
+        raise CheckpointError(
+            f"config checkpoints.plugin_config must map plugin names to settings, got {value!r}"
+        )
+    sections: dict[str, dict[str, Any]] = {}
+    for name, given in dict(value).items():
+        section = {} if given is None else given
+        if not _is_mapping(section):
+            raise CheckpointError(
+                f"config checkpoints.plugin_config.{name} must be a mapping of settings, "
+                f"got {section!r}"
+            )
+        sections[str(name)] = _plain(section)
+    return sections
+
+
+def _is_mapping(value: Any) -> bool:
+    # Invoke hands nested config sections over as DataProxy objects, not dicts.
+    return isinstance(value, dict) or (hasattr(value, "keys") and hasattr(value, "__getitem__"))
+
+
+def _plain(value: Any) -> Any:
+    if _is_mapping(value) and not isinstance(value, (str, bytes)):
+        return {str(k): _plain(value[k]) for k in value}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 class Settings:
     """Validated ``checkpoints.*`` settings for one command.
 
@@ -101,6 +139,7 @@ class Settings:
         "fsync",
         "max_workers",
         "parallel",
+        "plugin_config",
         "plugins",
         "retention_days",
         "root",
@@ -125,6 +164,7 @@ class Settings:
         plugins: tuple[str, ...] = (),
         disable_plugins: tuple[str, ...] = (),
         strict_plugins: bool = False,
+        plugin_config: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.dir: Path = dir
         self.root: Path = root
@@ -139,6 +179,7 @@ class Settings:
         self.plugins: tuple[str, ...] = plugins
         self.disable_plugins: tuple[str, ...] = disable_plugins
         self.strict_plugins: bool = strict_plugins
+        self.plugin_config: dict[str, dict[str, Any]] = plugin_config or {}
 
     def __repr__(self) -> str:
         return "Settings(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
@@ -174,6 +215,7 @@ class Settings:
             plugins=_names("plugins", merged["plugins"]),
             disable_plugins=_names("disable_plugins", merged["disable_plugins"]),
             strict_plugins=_bool("strict_plugins", merged["strict_plugins"]),
+            plugin_config=_plugin_config(merged["plugin_config"]),
         )
 
 

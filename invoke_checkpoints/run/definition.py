@@ -18,13 +18,15 @@ __all__ = ["Step", "StepSpec", "WorkflowDefinition", "build_steps", "find_step"]
 
 
 class Step:
-    """A workflow step: ``Step(task, *, name=None, args=None, inputs=())``.
+    """A workflow step: ``Step(task, *, name=None, args=None, inputs=(), tags=(), meta=None)``.
 
     ``args`` are keyword arguments for the task; ``inputs`` are glob patterns relative to the
-    project root (``**`` allowed) whose files decide smart skipping. A bare Task is ``Step(task)``.
+    project root (``**`` allowed) whose files decide smart skipping; ``tags`` (strings) and
+    ``meta`` (JSON values) are for plugins, which see them as ``step.tags`` / ``step.meta``.
+    A bare Task is ``Step(task)``.
     """
 
-    __slots__ = ("args", "inputs", "name", "task")
+    __slots__ = ("args", "inputs", "meta", "name", "tags", "task")
 
     def __init__(
         self,
@@ -33,6 +35,8 @@ class Step:
         name: str | None = None,
         args: Mapping[str, Any] | None = None,
         inputs: Iterable[str] = (),
+        tags: Iterable[str] = (),
+        meta: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(task, Task):
             raise TypeError(f"Step() needs an invoke Task (decorate it with @task), got {task!r}")
@@ -40,10 +44,13 @@ class Step:
         self.name = name or task.name
         self.args = dict(args or {})
         self.inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs)
-        try:
-            json.dumps(self.args)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"Step {self.name!r}: args must be JSON values ({exc})") from None
+        self.tags = _tags(self.name, tags)
+        self.meta = dict(meta or {})
+        for what, value in (("args", self.args), ("meta", self.meta)):
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"Step {self.name!r}: {what} must be JSON values ({exc})") from None
         for pattern in self.inputs:
             pure = PurePosixPath(pattern)
             if not pattern or pure.is_absolute() or ".." in pure.parts:
@@ -56,13 +63,24 @@ class Step:
         return f"Step({self.task.name!r}, name={self.name!r})"
 
 
+def _tags(step: str, tags: Iterable[str]) -> frozenset[str]:
+    items = (tags,) if isinstance(tags, str) else tuple(tags)
+    for tag in items:
+        if not isinstance(tag, str) or not tag.strip() or tag != tag.strip():
+            raise TypeError(
+                f"Step {step!r}: tags must be non-empty strings without surrounding spaces, "
+                f"got {tag!r}"
+            )
+    return frozenset(items)
+
+
 class StepSpec:
     """One numbered step as the engine runs it.
 
     Plain slotted classes here, not dataclasses: this module is imported with tasks.py.
     """
 
-    __slots__ = ("args", "group", "inputs", "name", "number", "task")
+    __slots__ = ("args", "group", "inputs", "meta", "name", "number", "tags", "task")
 
     def __init__(
         self,
@@ -72,6 +90,8 @@ class StepSpec:
         args: dict[str, Any] | None = None,
         inputs: tuple[str, ...] = (),
         group: int | None = None,
+        tags: frozenset[str] = frozenset(),
+        meta: dict[str, Any] | None = None,
     ) -> None:
         self.number = number
         self.name = name
@@ -80,6 +100,8 @@ class StepSpec:
         self.inputs = inputs
         #: Index into ``WorkflowDefinition.groups`` when the step is in a parallel group.
         self.group = group
+        self.tags = tags
+        self.meta: dict[str, Any] = meta or {}
 
 
 class WorkflowDefinition:
@@ -181,4 +203,6 @@ def build_steps(
 
 
 def _spec(number: int, step: Step, group: int | None) -> StepSpec:
-    return StepSpec(number, step.name, step.task, step.args, step.inputs, group)
+    return StepSpec(
+        number, step.name, step.task, step.args, step.inputs, group, step.tags, step.meta
+    )
