@@ -4,6 +4,10 @@
 --resume`` and ``invoke workflow.status``. Everything a tasks.py or a plugin needs is importable
 from here; the layers below (``store``, ``run``, ``cli``, ``plugins``) are internal.
 
+Plugin authors find here every type a hook receives (``RunInfo``, ``StepInfo``, ``StepState``
+and its ``StepStatus``, ``RunOptions``, the ``Terminated`` / ``HookInterrupted`` errors), so
+``mypy --strict`` on a plugin needs no private import; ``invoke_checkpoints.testing`` tests one.
+
 Importing this package stays cheap: pluggy, pydantic and filelock load only when a workflow
 command runs (or when a plugin imports ``hookimpl`` / ``StepState``).
 """
@@ -27,22 +31,27 @@ from .run.definition import Step
 
 if TYPE_CHECKING:
     from .plugins.hookspecs import hookimpl, hookspec
-    from .run.context import RunInfo, StepInfo
-    from .store.models import StepState
+    from .run.context import HookInterrupted, RunInfo, RunOptions, StepInfo
+    from .run.signals import Terminated
+    from .store.models import StepState, StepStatus
 
     __version__: str
 
 __all__ = [
     "CheckpointError",
     "CorruptCheckpointError",
+    "HookInterrupted",
     "IncompatibleRunError",
     "InvalidRunIdError",
     "LockHeldError",
     "NotInStepError",
     "RunInfo",
+    "RunOptions",
     "Step",
     "StepInfo",
     "StepState",
+    "StepStatus",
+    "Terminated",
     "UnknownRunError",
     "UnknownStepError",
     "__version__",
@@ -65,9 +74,13 @@ def current_step() -> StepInfo:
 _LAZY = {
     "hookimpl": "plugins.hookspecs",
     "hookspec": "plugins.hookspecs",
+    "HookInterrupted": "run.context",
     "RunInfo": "run.context",
+    "RunOptions": "run.context",
     "StepInfo": "run.context",
     "StepState": "store.models",
+    "StepStatus": "store.models",
+    "Terminated": "run.signals",
 }
 
 
