@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from invoke_checkpoints.testing import WorkflowProject, WorkflowResult
+from invoke_checkpoints.testing import WorkflowProject
 
 HEADER = """
 import json, os, time
@@ -86,9 +86,7 @@ def test_plugin_config_must_be_a_mapping_of_mappings(workflow_project: WorkflowP
 
 
 @pytest.mark.parametrize("key", ["DISABLE_PLUGINS", "PLUGINS"])
-def test_list_keys_are_settable_from_env_vars(
-    workflow_project: WorkflowProject, key: str
-) -> None:
+def test_list_keys_are_settable_from_env_vars(workflow_project: WorkflowProject, key: str) -> None:
     """``INVOKE_CHECKPOINTS_DISABLE_PLUGINS=a,b`` and ``INVOKE_CHECKPOINTS_PLUGINS=a,b``."""
     write(workflow_project, CONFIG_PLUGIN)
     workflow_project.write(
@@ -128,10 +126,7 @@ class Plugin:
             started_at=run.started_at.isoformat(), resume=run.options.resume,
             rerun_from=run.options.rerun_from, smart=run.options.smart)
 """
-TAGGED = (
-    'Step(lint, tags={"fast"}, meta={"owner": "qa"}), '
-    '[Step(test, tags=["slow", "ci"]), docs]'
-)
+TAGGED = 'Step(lint, tags={"fast"}, meta={"owner": "qa"}), [Step(test, tags=["slow", "ci"]), docs]'
 
 
 def test_step_tags_meta_and_group_reach_hooks_status_and_plan(
@@ -291,7 +286,8 @@ def test_a_broken_wrapper_is_reported_and_the_step_keeps_its_outcome(
     assert result.code == 0, result.err
     plugin = "tasks.Old" if where == "BREAK_BEFORE" else "tasks.Plugin"
     when = "before" if where == "BREAK_BEFORE" else "after"
-    line = f"plugin {plugin!r} failed in checkpoints_run_step: RuntimeError: wrapper bug {when} yield"
+    error = f"RuntimeError: wrapper bug {when} yield"
+    line = f"plugin {plugin!r} failed in checkpoints_run_step: {error}"
     assert f"invoke-checkpoints: {line}" in result.err.splitlines()
     assert result.states[0]["outputs"] == {"result": 42}
     assert result.checkpoint is not None
@@ -315,7 +311,7 @@ def test_durations_count_the_task_not_hooks_or_wrappers(workflow_project: Workfl
     """A 1 s wrapper and a 1 s step_start hook around a 0.3 s task: about 0.3 s recorded."""
     workflow_project.write(
         HEADER
-        + WRAPPERS.split("class Plugin")[0]
+        + WRAPPERS.split("class Plugin", maxsplit=1)[0]
         + SLOW_WRAPPER
         + "\n@task\ndef answer(c):\n    time.sleep(0.3)\n"
         + "\nns = Collection()\nns.add_collection(workflow(answer, plugins=[Plugin()]))\n"
@@ -323,7 +319,3 @@ def test_durations_count_the_task_not_hooks_or_wrappers(workflow_project: Workfl
     result = workflow_project.run()
     assert result.code == 0, result.err
     assert 0.3 <= result.states[0]["duration_seconds"] < 0.9
-
-
-def _result_lines(result: WorkflowResult) -> list[str]:
-    return [line for line in result.lines if "completed in" in line]

@@ -192,10 +192,10 @@ def test_a_signal_during_a_slow_hook_stops_the_run_within_a_second(
     steps = "[lint, test], docs" if flags else "lint, test, docs"
     write(project, SLOW_HOOK.format(hook=hook), steps)
     proc = project.popen("workflow", *flags)
-    wait_for(lambda: (project.root / "hook-started").exists(), proc=proc, what="the hook")
+    wait_for((project.root / "hook-started").exists, proc=proc, what="the hook")
     sent = time.monotonic()
     proc.send_signal(signum)
-    out, err = proc.communicate(timeout=20)
+    _, err = proc.communicate(timeout=20)
     took = time.monotonic() - sent
     assert proc.returncode == 128 + signum, err
     assert took < 1.5, took

@@ -63,9 +63,7 @@ def test_debug_gives_each_call_its_duration_so_a_slow_plugin_is_named(project: P
     assert {m["plugin"] for m in done if float(m["ms"]) >= 200} == {"tasks.Recorder"}
     # A notification is two calls: the built-ins', then the other plugins'. The call around
     # a step's execution (checkpoints_run_step) has no plugin implementation here.
-    calls = [
-        m for line in lines if (m := CALL.match(line)) and m["hook"] != "checkpoints_run_step"
-    ]
+    calls = [m for line in lines if (m := CALL.match(line)) and m["hook"] != "checkpoints_run_step"]
     assert [hook for hook, _ in itertools.groupby(m["hook"] for m in calls)] == [
         hook for hook, _ in itertools.groupby(h for h, _ in started)
     ]

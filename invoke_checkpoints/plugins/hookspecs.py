@@ -95,9 +95,7 @@ def checkpoints_step_start(run: RunInfo, step: StepInfo) -> None:
 
 
 @hookspec(firstresult=True)
-def checkpoints_run_step(
-    run: RunInfo, step: StepInfo, execute: Callable[[], Any]
-) -> Any:
+def checkpoints_run_step(run: RunInfo, step: StepInfo, execute: Callable[[], Any]) -> Any:
     """Wrap a step's execution: the one hook that takes wrappers, and only wrappers.
 
     Implement it as ``@hookimpl(wrapper=True)`` generator: code before ``yield`` runs just
