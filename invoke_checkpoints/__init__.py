@@ -30,10 +30,13 @@ from .errors import (
 from .run.definition import Step
 
 if TYPE_CHECKING:
-    from .plugins.hookspecs import hookimpl, hookspec
+    # Only modules that do not reach pydantic: a project's mypy checking its tasks.py follows
+    # these imports (tests/test_realworld.py checks it). ``StepState`` types as ``Any`` from
+    # here (module ``__getattr__``); its typed home is ``invoke_checkpoints.store.models``.
+    from .plugins.markers import hookimpl, hookspec
     from .run.context import HookInterrupted, RunInfo, RunOptions, StepInfo
     from .run.signals import Terminated
-    from .store.models import StepState, StepStatus
+    from .store.vocabulary import StepStatus
 
     __version__: str
 
@@ -72,14 +75,14 @@ def current_step() -> StepInfo:
 # Loaded on first use: tasks.py is imported for every Invoke command, and pluggy, pydantic, the
 # dataclasses of the run context and importlib.metadata are not needed to define a workflow.
 _LAZY = {
-    "hookimpl": "plugins.hookspecs",
-    "hookspec": "plugins.hookspecs",
+    "hookimpl": "plugins.markers",
+    "hookspec": "plugins.markers",
     "HookInterrupted": "run.context",
     "RunInfo": "run.context",
     "RunOptions": "run.context",
     "StepInfo": "run.context",
     "StepState": "store.models",
-    "StepStatus": "store.models",
+    "StepStatus": "store.vocabulary",
     "Terminated": "run.signals",
 }
 

@@ -16,8 +16,10 @@ __all__ = [
     "CorruptCheckpointError",
     "IncompatibleRunError",
     "InvalidRunIdError",
+    "LeaseLostError",
     "LockHeldError",
     "NotInStepError",
+    "RemoteStoreError",
     "UnknownRunError",
     "UnknownStepError",
 ]
@@ -68,6 +70,15 @@ class IncompatibleRunError(CheckpointError):
 
 class LockHeldError(CheckpointError):
     """Another process is running this workflow on the same store."""
+
+
+class LeaseLostError(LockHeldError):
+    """A remote store's lease was taken over: this process stops instead of overwriting the
+    new holder's files."""
+
+
+class RemoteStoreError(CheckpointError):
+    """A remote store's endpoint refused or failed a request (after retries)."""
 
 
 class NotInStepError(CheckpointError, RuntimeError):

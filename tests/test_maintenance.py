@@ -193,7 +193,7 @@ def test_quiet_prints_only_failures_and_summary(project: Project) -> None:
     assert "[1/3] lint" not in out.splitlines()
     assert "lint: completed" not in out
     assert "[2/3] test: failed" in out
-    assert "workflow workflow: failed" in out
+    assert "workflow: failed" in out and "workflow workflow" not in out
 
 
 def test_eta_comes_from_earlier_completed_runs(project: Project) -> None:

@@ -258,25 +258,40 @@ def test_resume_refuses_bad_checkpoint(
 
 
 @pytest.mark.parametrize(
-    ("steps", "differ_at"),
+    ("steps", "again"),
     [
-        pytest.param("lint, test, docs, extra", 3, id="step-added"),
-        pytest.param("lint, test", 2, id="step-removed"),
-        pytest.param("lint, docs, test", 1, id="steps-reordered"),
-        pytest.param("lint, extra, docs", 1, id="step-replaced"),
+        pytest.param("lint, test, docs, extra", "test, docs, extra", id="step-added"),
+        pytest.param("lint, test", "test", id="step-removed"),
+        pytest.param("lint, docs, test", "docs, test", id="steps-reordered"),
+        pytest.param("lint, extra, docs", "extra, docs", id="step-replaced"),
     ],
 )
-def test_resume_refuses_changed_step_list(project: Project, steps: str, differ_at: int) -> None:
-    """A run recorded with other steps is not resumed: one line says where they differ."""
+def test_resume_of_changed_step_list_keeps_the_unchanged_prefix(
+    project: Project, steps: str, again: str
+) -> None:
+    """A run recorded with other steps keeps its unchanged completed steps (here lint), says
+    which run again, and records the new list."""
     run = _failed_run(project)
     project.edit("workflow(lint, test, docs)", f"workflow({steps})")
     project.edit("ns = Collection(", "@task\ndef extra(c):\n    pass\n\n\nns = Collection(")
+    outcome = project.invoke("workflow", "--resume")
+    assert outcome.code == 0, outcome.err
+    assert f"keeping step 0 (completed; name, args and code unchanged); running again: {again}" in (
+        outcome.out
+    )
+    assert log_lines(project).count("lint-ran") == 1
+    assert project.checkpoint(run)["steps"] == ["lint", *again.split(", ")]
+
+
+def test_resume_refuses_a_step_list_changed_at_step_0(project: Project) -> None:
+    """Nothing to keep: one line says where the lists differ, nothing changes."""
+    run = _failed_run(project)
+    project.edit("workflow(lint, test, docs)", "workflow(test, lint, docs)")
     before = store_files(project)
     for argv in (("workflow", "--resume"), ("workflow", f"--resume={run.name}")):
         outcome = project.invoke(*argv)
         assert outcome.code == 2
-        line = one_line(outcome)
-        assert f"differ at step {differ_at}" in line
+        assert "differ at step 0" in one_line(outcome)
         assert store_files(project) == before
     assert log_lines(project) == ["lint-ran", "test-ran"]
 

@@ -11,13 +11,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from invoke import Collection, Context, Task
+from invoke import Collection, Context, Executor, Task
 
 from ..run.definition import Step, WorkflowDefinition, build_steps
 from .config import DEFAULTS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from types import FrameType
 
 __all__ = ["Step", "workflow"]
 
@@ -61,7 +62,8 @@ def workflow(
     if not steps:
         raise ValueError(f"workflow {name!r} needs at least one step")
     specs, groups = build_steps(name, steps)
-    caller = sys._getframe(1).f_globals.get("__file__")
+    namespace = sys._getframe(1).f_globals
+    caller = namespace.get("__file__")
     definition = WorkflowDefinition(
         name=name,
         steps=specs,
@@ -70,7 +72,45 @@ def workflow(
         plugins=tuple(plugins),
         groups=groups,
     )
+    definition.namespace = namespace
     return _build_collection(definition, help)
+
+
+def invoking_collection(definition: WorkflowDefinition) -> Collection | None:
+    """The root collection Invoke is running the workflow's task from.
+
+    It is the ``collection`` of the :class:`invoke.Executor` (Invoke's, or a subclass set with
+    ``tasks.executor_class``) whose ``execute`` called the task: the one collection whose
+    config and dotted names ``invoke docs.build`` would use. When the task is called some other
+    way (from Python), the ``ns`` / ``namespace`` Collection of the tasks.py that called
+    ``workflow()`` stands in, as Invoke would load it.
+    """
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, Executor) and isinstance(candidate.collection, Collection):
+            return candidate.collection
+        frame = frame.f_back
+    for key in ("ns", "namespace"):
+        found = definition.namespace.get(key)
+        if isinstance(found, Collection):
+            return found
+    return None
+
+
+def _bound(definition: WorkflowDefinition) -> WorkflowDefinition:
+    """Name the steps after the running collection (``docs.build``) and check their args;
+    a conflict or a bad argument leaves as one line, exit 2, before anything runs."""
+    from invoke.exceptions import Exit
+
+    from ..errors import USAGE_EXIT_CODE, CheckpointError
+    from ..run.naming import bind_definition
+
+    try:
+        bind_definition(definition, invoking_collection(definition))
+    except CheckpointError as exc:
+        raise Exit(f"invoke-checkpoints: {exc}", USAGE_EXIT_CODE) from None
+    return definition
 
 
 def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> Collection:
@@ -79,6 +119,7 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
         *_run_tasks(definition, help_text),
         *_read_only_tasks(definition),
         *_maintenance_tasks(definition),
+        *_remote_tasks(definition),
     ):
         coll.add_task(task)
     coll.configure(
@@ -108,6 +149,7 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
         no_smart: bool = False,
         parallel: bool = False,
         max_workers: int = 0,
+        run_key: str | None = None,
     ) -> None:
         from ..run.resolve import Request
         from .commands import run_command
@@ -116,6 +158,7 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
             from invoke.exceptions import Exit
 
             raise Exit("invoke-checkpoints: --smart and --no-smart contradict each other", 2)
+        _check_run_key(run_key)
         request = Request(
             # `--resume=` gives "": refused like any malformed id, never a silent new run.
             resume=bool(resume) or isinstance(resume, str),
@@ -124,8 +167,9 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
             smart=True if smart else (False if no_smart else None),
             parallel=True if parallel else None,
             max_workers=max_workers or None,
+            run_key=run_key,
         )
-        run_command(c, definition, request, dry_run=dry_run, explain=explain, quiet=quiet)
+        run_command(c, _bound(definition), request, dry_run=dry_run, explain=explain, quiet=quiet)
 
     run.__doc__ = help_text or f"Run workflow '{name}': {listing}. --resume continues a run."
     tasks.append(
@@ -144,6 +188,8 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
                 "no-smart": "run every step, even when nothing changed",
                 "parallel": "run the steps of each parallel group concurrently",
                 "max-workers": "threads per parallel group (default: one per step)",
+                "run-key": "a key for the run (e.g. the CI run id): --resume continues the run "
+                "with this key, or starts it",
             },
         )
     )
@@ -152,7 +198,7 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
         from ..run.resolve import Request
         from .commands import run_command
 
-        run_command(c, definition, Request(resume=True, run_id=run), quiet=quiet)
+        run_command(c, _bound(definition), Request(resume=True, run_id=run), quiet=quiet)
 
     resume.__doc__ = f"Continue a run of workflow '{name}' (the latest by default)."
     tasks.append(
@@ -165,6 +211,17 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
     return tasks
 
 
+def _check_run_key(run_key: str | None) -> None:
+    """Refuse a malformed ``--run-key`` in one line, exit 2."""
+    from .config import run_key_error
+
+    why = run_key_error(run_key) if run_key is not None else None
+    if why is not None:
+        from invoke.exceptions import Exit
+
+        raise Exit(f"invoke-checkpoints: --run-key: {why}", 2)
+
+
 def _read_only_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
     """``status``, ``list`` and ``plugins``: they never write."""
     name = definition.name
@@ -173,7 +230,7 @@ def _read_only_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
     def status(c: Context, run: str | None = None, json: bool = False) -> None:
         from .commands import status_command
 
-        status_command(c, definition, run, as_json=json)
+        status_command(c, _bound(definition), run, as_json=json)
 
     status.__doc__ = f"Show where a run of workflow '{name}' stands (the latest by default)."
     tasks.append(
@@ -187,7 +244,7 @@ def _read_only_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
     def list_(c: Context, all: bool = False, json: bool = False) -> None:
         from .commands import list_command
 
-        list_command(c, definition, show_all=all, as_json=json)
+        list_command(c, _bound(definition), show_all=all, as_json=json)
 
     list_.__doc__ = f"List the most recent runs of workflow '{name}' (20; --all for every run)."
     tasks.append(
@@ -201,7 +258,7 @@ def _read_only_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
     def plugins(c: Context) -> None:
         from .commands import plugins_command
 
-        plugins_command(c, definition)
+        plugins_command(c, _bound(definition))
 
     plugins.__doc__ = f"List the plugins active for workflow '{name}' and where each came from."
     tasks.append(_task(plugins, "plugins"))
@@ -216,7 +273,7 @@ def _maintenance_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
     def repair(c: Context, run: str | None = None, dry_run: bool = False) -> None:
         from .commands import repair_command
 
-        repair_command(c, definition, run, dry_run=dry_run)
+        repair_command(c, _bound(definition), run, dry_run=dry_run)
 
     repair.__doc__ = f"Rebuild a missing or corrupt checkpoint.json of a run of workflow '{name}'."
     tasks.append(
@@ -238,7 +295,7 @@ def _maintenance_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
 
         clean_command(
             c,
-            definition,
+            _bound(definition),
             older_than=None if older_than == -1.0 else older_than,
             keep=None if keep == -1 else keep,
             everything=all,
@@ -258,6 +315,55 @@ def _maintenance_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
                 "all": "remove every run (except one running now)",
                 "dry-run": "list what would be removed and the space it frees; remove nothing",
             },
+        )
+    )
+    return tasks
+
+
+def _remote_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
+    """``unlock``, ``export`` and ``import`` (docs/remote.md)."""
+    name = definition.name
+    tasks: list[Task[Any]] = []
+
+    def unlock(c: Context, force: bool = False) -> None:
+        from .remote import unlock_command
+
+        unlock_command(c, definition, force=force)
+
+    unlock.__doc__ = f"Free the lock of workflow '{name}' whose holder is known to be dead."
+    tasks.append(
+        _task(
+            unlock,
+            "unlock",
+            help={"force": "remove a remote lock at once, without waiting for its lease to lapse"},
+        )
+    )
+
+    def export(c: Context, run: str | None = None, output: str = "") -> None:
+        from .remote import export_command
+
+        export_command(c, definition, run, output)
+
+    export.__doc__ = f"Write one run of workflow '{name}' to a .tar.gz (to import elsewhere)."
+    tasks.append(
+        _task(
+            export,
+            "export",
+            help={"run": "run id (default: latest)", "output": "archive to write (run.tar.gz)"},
+        )
+    )
+
+    def import_(c: Context, input: str = "") -> None:
+        from .remote import import_command
+
+        import_command(c, definition, input)
+
+    import_.__doc__ = f"Add a run exported by `{name}.export` to this project's store."
+    tasks.append(
+        _task(
+            import_,
+            "import",
+            help={"input": "archive written by export"},
         )
     )
     return tasks

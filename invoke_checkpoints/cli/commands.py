@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..plugins.host import PluginHost
     from ..run.definition import WorkflowDefinition
     from ..run.resolve import Request, RunOptions
-    from ..store.lock import WorkflowLock
+    from ..store.backend import RunLock
     from ..store.runs import Store
 
 __all__ = [
@@ -30,7 +30,9 @@ __all__ = [
     "plugins_command",
     "repair_command",
     "run_command",
+    "settings_store",
     "status_command",
+    "user_errors",
 ]
 
 
@@ -61,7 +63,13 @@ def _settings_store(c: Context, definition: WorkflowDefinition) -> tuple[Setting
     from ..store.runs import Store
 
     settings = Settings.from_config(c.config, definition.origin)
-    return settings, Store(settings.dir, durable=settings.fsync, shared=settings.shared)
+    store = Store(
+        settings.dir,
+        durable=settings.fsync,
+        shared=settings.shared,
+        lease_seconds=settings.lease_seconds,
+    )
+    return settings, store
 
 
 def _setup(
@@ -121,6 +129,10 @@ def run_command(
         raise Exit(f"invoke-checkpoints: --max-workers must be >= 1, got {request.max_workers}", 2)
     with _user_errors(definition):
         settings, store, plugins = _setup(c, definition, quiet=quiet)
+        if request.run_key is None and settings.run_key is not None:
+            import dataclasses
+
+            request = dataclasses.replace(request, run_key=settings.run_key)
         check_request(definition, store, request)
         if dry_run or explain:
             from ..run.plan import Plan
@@ -135,18 +147,30 @@ def run_command(
             plan.show(dry_run=dry_run)
             if dry_run or plan.nothing_to_do:
                 return
-        if not settings.enabled:
+        if not settings.enabled or _invoke_dry(c):
             from ..run.engine import Engine
 
-            options = _plain_options(settings, definition, request)
-            Engine(c, definition, plugins, options, project=settings.root).plain_run()
+            decision = None
+            if settings.enabled:  # `invoke --dry`: the run or resume it would be, unrecorded
+                decision = resolve(definition, store, request, _defaults(settings))
+            options = (
+                decision.options if decision else _plain_options(settings, definition, request)
+            )
+            engine = Engine(c, definition, plugins, options, project=settings.root, quiet=quiet)
+            engine.plain_run(decision, dry=_invoke_dry(c))
             return
         lock = store.lock(definition.name)
         lock.acquire()
         try:
-            _run_locked(c, definition, settings, store, plugins, lock, request)
+            _run_locked(c, definition, settings, store, plugins, lock, request, quiet=quiet)
         finally:
             lock.release()
+
+
+def _invoke_dry(c: Context) -> bool:
+    """Invoke's own ``--dry`` (config ``run.dry``): commands are echoed, not run."""
+    run = c.config.get("run", {})
+    return bool(run.get("dry", False))
 
 
 def _plain_options(
@@ -163,8 +187,10 @@ def _run_locked(
     settings: Settings,
     store: Store,
     plugins: PluginHost,
-    lock: WorkflowLock,
+    lock: RunLock,
     request: Request,
+    *,
+    quiet: bool = False,
 ) -> None:
     """Start or resume the decided run while holding the workflow's lock."""
     from ..run.engine import Engine
@@ -172,12 +198,19 @@ def _run_locked(
 
     decision = resolve(definition, store, request, _defaults(settings))
     engine = Engine(
-        c, definition, plugins, decision.options, project=settings.root, store=store, lock=lock
+        c,
+        definition,
+        plugins,
+        decision.options,
+        project=settings.root,
+        store=store,
+        lock=lock,
+        quiet=quiet,
     )
     run_dir = decision.run_dir
     if run_dir is None:
         _retention(settings, store, definition, keep_run=None)
-        engine.new_run()
+        engine.new_run(decision.run_key)
         return
     lock.record(run_dir.run_id)
     if decision.already_complete:
@@ -336,3 +369,8 @@ def repair_command(
         kept = repair(plan)
         where = f"; the damaged file is kept as {kept}" if kept else ""
         print(f"rebuilt {run_dir.checkpoint_path}{where}")
+
+
+#: For the commands of other modules (``remote.py``).
+user_errors = _user_errors
+settings_store = _settings_store

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import CheckpointError
 
-__all__ = ["DEFAULTS", "Settings", "env_flag"]
+__all__ = ["DEFAULTS", "Settings", "env_flag", "run_key_error"]
 
 #: Defaults of every ``checkpoints.*`` key. ``plugins`` and ``disable_plugins`` default to a
 #: string, not a list: Invoke casts an ``INVOKE_CHECKPOINTS_*`` variable to the type of the
@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "strict_plugins": False,
     #: Plugin name -> that plugin's own settings (its business, not checked here).
     "plugin_config": {},
+    "lease_seconds": 30,
+    "run_key": "",
 }
 
 
@@ -137,12 +139,14 @@ class Settings:
         "disable_plugins",
         "enabled",
         "fsync",
+        "lease_seconds",
         "max_workers",
         "parallel",
         "plugin_config",
         "plugins",
         "retention_days",
         "root",
+        "run_key",
         "shared",
         "smart_execution",
         "strict_plugins",
@@ -150,7 +154,7 @@ class Settings:
 
     def __init__(
         self,
-        dir: Path,
+        dir: Path | str,
         *,
         root: Path = Path(),
         enabled: bool = True,
@@ -165,8 +169,11 @@ class Settings:
         disable_plugins: tuple[str, ...] = (),
         strict_plugins: bool = False,
         plugin_config: dict[str, dict[str, Any]] | None = None,
+        lease_seconds: float = 30.0,
+        run_key: str | None = None,
     ) -> None:
-        self.dir: Path = dir
+        #: A directory, or an ``s3://bucket/prefix`` URL (a remote store, the s3 extra).
+        self.dir: Path | str = dir
         self.root: Path = root
         self.enabled: bool = enabled
         self.retention_days: int = retention_days
@@ -180,6 +187,8 @@ class Settings:
         self.disable_plugins: tuple[str, ...] = disable_plugins
         self.strict_plugins: bool = strict_plugins
         self.plugin_config: dict[str, dict[str, Any]] = plugin_config or {}
+        self.lease_seconds: float = lease_seconds
+        self.run_key: str | None = run_key
 
     def __repr__(self) -> str:
         return "Settings(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
@@ -200,9 +209,8 @@ class Settings:
                 f"unknown config key checkpoints.{unknown[0]} (known keys: {known})"
             )
         root = _project_root(config) or fallback_root
-        directory = Path(os.path.expanduser(str(merged["dir"])))
         return cls(
-            dir=directory if directory.is_absolute() else root / directory,
+            dir=_store_dir(str(merged["dir"]), root),
             root=root,
             enabled=_bool("enabled", merged["enabled"]),
             retention_days=_int("retention_days", merged["retention_days"], 0),
@@ -216,7 +224,40 @@ class Settings:
             disable_plugins=_names("disable_plugins", merged["disable_plugins"]),
             strict_plugins=_bool("strict_plugins", merged["strict_plugins"]),
             plugin_config=_plugin_config(merged["plugin_config"]),
+            lease_seconds=_int("lease_seconds", merged["lease_seconds"], 1),
+            run_key=_run_key(merged["run_key"]),
         )
+
+
+def _store_dir(value: str, root: Path) -> Path | str:
+    """A directory (relative to the project), or an ``s3://bucket/prefix`` URL as it is."""
+    if value.startswith("s3://"):
+        return value
+    directory = Path(os.path.expanduser(value))
+    return directory if directory.is_absolute() else root / directory
+
+
+#: What a run key may hold: a CI system's run id, attempt numbers, a branch name.
+_RUN_KEY_MAX = 200
+
+
+def run_key_error(value: str) -> str | None:
+    """Why ``value`` cannot be a run key (``--run-key`` / ``checkpoints.run_key``), or None."""
+    if not value or len(value) > _RUN_KEY_MAX or not value.isprintable():
+        return (
+            f"a run key must be 1 to {_RUN_KEY_MAX} printable characters "
+            f"(e.g. the CI system's run id), got {value!r}"
+        )
+    return None
+
+
+def _run_key(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    why = run_key_error(str(value))
+    if why is not None:
+        raise CheckpointError(f"config checkpoints.run_key: {why}")
+    return str(value)
 
 
 def _project_root(config: Any) -> Path | None:

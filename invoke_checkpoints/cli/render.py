@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..plugins.formatting import format_duration, human_size, paint
+from ..plugins.formatting import describe_exit, format_duration, human_size, paint
 
 if TYPE_CHECKING:
     from ..store.maintenance import RunSummary
@@ -23,8 +23,7 @@ def render_status(doc: dict[str, Any]) -> str:
         f"current step:     {where}",
         f"started:          {doc['started_at']}",
         f"last checkpoint:  {doc['last_checkpoint']}",
-        f"{'elapsed' if doc['status'] == 'running' else 'duration'}:{' ' * 9}"
-        f"{format_duration(doc['duration_seconds'])}",
+        f"{'elapsed' if doc['status'] == 'running' else 'duration'}:{' ' * 9}{_durations(doc)}",
         f"size on disk:     {human_size(doc['size_bytes'])}",
         "",
     ]
@@ -32,7 +31,7 @@ def render_status(doc: dict[str, Any]) -> str:
     for s in doc["steps"]:
         detail = ""
         if s["status"] in ("failed", "interrupted") and s["exit_code"] is not None:
-            detail = f"exit {s['exit_code']}"
+            detail = describe_exit(s["exit_code"])
         elif s["status"] == "skipped" and s["reason"]:
             detail = s["reason"]
         lines.append(
@@ -49,6 +48,16 @@ def render_status(doc: dict[str, Any]) -> str:
     if doc["resume_command"]:
         lines.extend(["", f"resume with: {doc['resume_command']}"])
     return "\n".join(lines)
+
+
+def _durations(doc: dict[str, Any]) -> str:
+    """Wall-clock time, and the time steps ran when idle time (a failure waiting for its
+    resume) makes them differ."""
+    wall, active = doc["duration_seconds"], doc.get("active_seconds")
+    text = format_duration(wall)
+    if active is not None and wall is not None and wall - active >= max(1.0, 0.1 * wall):
+        text += f" ({format_duration(active)} running steps)"
+    return text
 
 
 def render_list(rows: list[RunSummary], *, color: bool) -> str:

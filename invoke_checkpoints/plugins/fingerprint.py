@@ -21,7 +21,15 @@ if TYPE_CHECKING:
 
     from ..store.runs import Store
 
-__all__ = ["Fingerprint", "FingerprintIndex", "HashCache", "compute", "explain_change"]
+__all__ = [
+    "Fingerprint",
+    "FingerprintIndex",
+    "HashCache",
+    "code_hash",
+    "compute",
+    "explain_change",
+    "step_code_hash",
+]
 
 _CHUNK = 1 << 20
 
@@ -77,6 +85,30 @@ def code_hash(task: Task[Any]) -> str:
         return _sha256(marshal.dumps(code) if code is not None else repr(body).encode())
 
 
+def step_code_hash(task: Task[Any]) -> str:
+    """Hash of what a step runs: its task's code and, when it has pre/post tasks, theirs and the
+    args they are called with (recursively, in Invoke's order). A task without pre/post tasks
+    hashes as :func:`code_hash` alone, so fingerprints recorded before stay valid."""
+    chain = _chain(task, depth=0)
+    if len(chain) == 1:
+        return code_hash(task)
+    return _sha256(json.dumps(chain, default=repr).encode())
+
+
+def _chain(task: Task[Any], depth: int) -> list[Any]:
+    if depth > 50:  # a pre/post cycle: Invoke would recurse forever; stop hashing
+        return []
+    out: list[Any] = []
+    chains: tuple[tuple[str, Any], ...] = (("pre", task.pre), ("post", task.post))
+    for role, items in chains:
+        for item in items:
+            sub: Task[Any] = getattr(item, "task", item)  # a Call or a Task
+            args = [list(getattr(item, "args", ())), dict(getattr(item, "kwargs", {}))]
+            nested = _chain(sub, depth + 1)
+            out.append([role, sub.name, args, nested if len(nested) != 1 else nested[0]])
+    return [code_hash(task), *out]
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     """What a step's result depends on."""
@@ -100,7 +132,7 @@ def compute(
 ) -> Fingerprint:
     files = {rel: cache.digest(root / rel, rel) for rel in expand(root, patterns)}
     args_hash = _sha256(json.dumps(args, sort_keys=True, default=repr).encode())
-    return Fingerprint.of(files, args_hash, code_hash(task))
+    return Fingerprint.of(files, args_hash, step_code_hash(task))
 
 
 def explain_change(old: dict[str, Any] | None, new: Fingerprint) -> str | None:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import os
 from typing import TextIO
 
-__all__ = ["format_clock", "format_duration", "human_size", "paint", "use_color"]
+__all__ = [
+    "describe_exit",
+    "format_clock",
+    "format_duration",
+    "human_size",
+    "paint",
+    "plural",
+    "use_color",
+    "workflow_title",
+]
 
 _COLORS = {
     "completed": "32",
@@ -32,8 +41,10 @@ def paint(text: str, status: str) -> str:
 def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    if seconds < 60:
+    if seconds < 10:
         return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
@@ -54,3 +65,27 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 step``, ``2 steps``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def workflow_title(name: str) -> str:
+    """``workflow`` for the default name (never "workflow workflow"), else ``workflow NAME``."""
+    return "workflow" if name == "workflow" else f"workflow {name}"
+
+
+def describe_exit(code: int | None) -> str:
+    """``exit 3``; a child killed by a signal (a negative code) is ``killed by SIGINT``."""
+    if code is None:
+        return ""
+    if code < 0:
+        import signal
+
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit {code}"

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import pluggy
+from .markers import PROJECT, hookimpl, hookspec
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
 
@@ -38,12 +38,6 @@ if TYPE_CHECKING:
 
     from ..run.context import RunInfo, StepInfo
     from ..store.models import StepState
-
-#: The project name pluggy uses; also the entry-point group plugins are found under.
-PROJECT = "invoke_checkpoints"
-
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 # -- run -------------------------------------------------------------------------------------

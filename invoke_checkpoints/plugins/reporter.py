@@ -5,10 +5,18 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..store.history import eta_table
-from .formatting import format_clock, format_duration, paint, use_color
+from .formatting import (
+    describe_exit,
+    format_clock,
+    format_duration,
+    paint,
+    plural,
+    use_color,
+    workflow_title,
+)
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -19,29 +27,76 @@ if TYPE_CHECKING:
 
 
 class _Ticker:
-    """On a terminal: one live line with the step's elapsed time and the run's ETA."""
+    """On a terminal: one live line with the step's elapsed time and the run's ETA.
+
+    While it runs, ``sys.stdout`` and ``sys.stderr`` go through :class:`_Guarded`: before the
+    step writes, the live line is erased; it is drawn again only at the start of a line, so it
+    never appears inside a line of the step's output.
+    """
+
+    interval = 1.0
 
     def __init__(self, out: TextIO, label: str, eta: float | None) -> None:
         self.out, self.label, self.eta = out, label, eta
         self.started = time.monotonic()
+        self.lock = threading.Lock()
+        self.shown = False
+        self.line_start = True
+        self._saved = sys.stdout, sys.stderr
+        self._guards = (_Guarded(self, sys.stdout), _Guarded(self, sys.stderr))
+        sys.stdout, sys.stderr = self._guards
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="checkpoints-ticker", daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(1.0):
+        while not self._stop.wait(self.interval):
             elapsed = time.monotonic() - self.started
             text = f"{self.label}: {format_clock(elapsed)} elapsed"
             if self.eta is not None:
                 text += f", ETA {format_clock(max(self.eta - elapsed, 0.0))}"
-            self.out.write(f"\r\x1b[2K{text}")
+            with self.lock:
+                if self._stop.is_set() or not self.line_start:
+                    continue
+                self.out.write(f"\r\x1b[2K{text}")
+                self.out.flush()
+                self.shown = True
+
+    def clear(self) -> None:
+        """Erase the live line (the caller holds ``lock``)."""
+        if self.shown:
+            self.out.write("\r\x1b[2K")
             self.out.flush()
+            self.shown = False
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
-        self.out.write("\r\x1b[2K")
-        self.out.flush()
+        with self.lock:
+            self.clear()
+        if (sys.stdout, sys.stderr) == self._guards:
+            sys.stdout, sys.stderr = self._saved
+
+
+class _Guarded:
+    """``sys.stdout`` / ``sys.stderr`` while the ticker runs: erase the live line, then write."""
+
+    def __init__(self, ticker: _Ticker, target: TextIO) -> None:
+        self._ticker, self._target = ticker, target
+
+    def write(self, text: str) -> int:
+        ticker = self._ticker
+        with ticker.lock:
+            ticker.clear()
+            written = self._target.write(text)
+            if text:
+                ticker.line_start = text.endswith("\n")
+            if not ticker.line_start:
+                self._target.flush()
+        return written
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
 
 
 class ConsoleReporter:
@@ -66,6 +121,8 @@ class ConsoleReporter:
         #: Seconds left from each step on, from earlier completed runs (``None``: unknown).
         self.eta: list[float | None] = []
         self._ticker: _Ticker | None = None
+        #: Steps started and not ended yet.
+        self._active = 0
 
     @property
     def out(self) -> TextIO:
@@ -87,8 +144,11 @@ class ConsoleReporter:
 
     @hookimpl
     def checkpoints_workflow_start(self, run: RunInfo) -> None:
-        where = f" ({run.workflow_id})" if run.workflow_id else " (checkpoints disabled)"
-        self._print(f"workflow {run.name}{where}: {len(run.steps)} steps")
+        if run.dry:
+            where = " (--dry: commands are echoed, nothing is recorded)"
+        else:
+            where = f" ({run.workflow_id})" if run.workflow_id else " (checkpoints disabled)"
+        self._print(f"{workflow_title(run.name)}{where}: {plural(len(run.steps), 'step')}")
         if run.workflow_id and self._history is not None:
             try:
                 expected = self._history(run.name, run.workflow_id)
@@ -101,11 +161,14 @@ class ConsoleReporter:
         eta = self.eta[step.number] if step.number < len(self.eta) else None
         label = self._prefix(run, step)
         self._print(label + (f" (ETA {format_clock(eta)})" if eta is not None else ""))
-        if not self.quiet and use_color(self.out):
+        self._active += 1
+        # One live line for one step: steps of a parallel group print prefixed lines instead.
+        if not self.quiet and self._active == 1 and use_color(self.out):
             self._ticker = _Ticker(self.out, label, eta)
 
     @hookimpl
     def checkpoints_step_complete(self, run: RunInfo, step: StepInfo, state: StepState) -> None:
+        self._active = max(self._active - 1, 0)
         self.rows[step.number] = (step.name, "completed", state.duration_seconds, "")
         outcome = self._paint("completed", "completed")
         self._print(
@@ -116,7 +179,8 @@ class ConsoleReporter:
     def checkpoints_step_failed(
         self, run: RunInfo, step: StepInfo, state: StepState, error: BaseException
     ) -> None:
-        detail = f"exit {state.exit_code}" if state.exit_code is not None else ""
+        self._active = max(self._active - 1, 0)
+        detail = describe_exit(state.exit_code)
         outcome = str(state.status.value)
         self.rows[step.number] = (step.name, outcome, state.duration_seconds, detail)
         extra = f" ({detail})" if detail else ""
@@ -136,7 +200,7 @@ class ConsoleReporter:
         if not self.rows:
             return
         width = max(len(name) for name, *_ in self.rows.values())
-        lines = [f"workflow {run.name}: {self._paint(status, status)}"]
+        lines = [f"{workflow_title(run.name)}: {self._paint(status, status)}"]
         for number in sorted(self.rows):
             name, outcome, duration, detail = self.rows[number]
             lines.append(

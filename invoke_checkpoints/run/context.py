@@ -6,9 +6,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import NotInStepError
 from .definition import find_step
@@ -19,9 +20,14 @@ if TYPE_CHECKING:
 
     from invoke import Task
 
-    from ..store.models import StepState
-    from ..store.runs import RunDir
     from .definition import StepSpec
+
+    class _StateSource(Protocol):
+        """What a run's directory gives ``outputs_of`` (``store.rundir.RunDir``). A protocol, so
+        type-checking a tasks.py that imports this package never reads pydantic's types."""
+
+        def read_state(self, step: int) -> Any: ...
+
 
 __all__ = [
     "GRACE_SECONDS",
@@ -31,6 +37,7 @@ __all__ = [
     "StepInfo",
     "current_step",
     "entered_step",
+    "running_steps",
 ]
 
 #: After Ctrl-C / SIGTERM, how long the plugin hooks still running, or called afterwards
@@ -39,6 +46,9 @@ __all__ = [
 GRACE_SECONDS = 0.5
 
 _CURRENT: contextvars.ContextVar[StepInfo] = contextvars.ContextVar("invoke_checkpoints_step")
+#: Every step executing in this process (threads a step starts see it when it is alone).
+_RUNNING: list[StepInfo] = []
+_RUNNING_LOCK = threading.Lock()
 
 
 class HookInterrupted(BaseException):
@@ -99,12 +109,16 @@ class RunInfo:
     #: ``workflow_id`` is ``""`` and ``path`` ``None``, as in a dry run, where
     #: ``options.dry_run`` is true instead).
     enabled: bool = True
-    _dir: RunDir | None = field(default=None, repr=False)
+    #: Invoke's ``--dry``: commands are echoed, not run, and nothing is recorded.
+    dry: bool = False
+    _dir: _StateSource | None = field(default=None, repr=False)
     _outputs: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
     #: ``checkpoints.plugin_config``: plugin name -> its section.
     _plugin_config: dict[str, Any] = field(default_factory=dict, repr=False)
     #: The latest state of each step this invocation wrote (read from disk otherwise).
-    _states: dict[int, StepState] = field(default_factory=dict, repr=False)
+    #: (``StepState`` objects; typed ``Any`` so that type-checking a tasks.py never reads
+    #: pydantic's types, as for ``_dir``.)
+    _states: dict[int, Any] = field(default_factory=dict, repr=False)
 
     def step_number(self, step: int | str) -> int:
         """The number of a step given by number or name."""
@@ -117,8 +131,9 @@ class RunInfo:
         """
         return copy.deepcopy(dict(self._plugin_config.get(plugin) or {}))
 
-    def state_of(self, step: int | str) -> StepState | None:
-        """A step's state as last recorded (by number or name); ``None`` if it has none yet.
+    def state_of(self, step: int | str) -> Any:
+        """A step's state as last recorded (by number or name): a ``StepState``, or ``None``
+        if it has none yet.
 
         In this invocation: exactly what was last written to its state file (also without
         checkpoints); for a step of an earlier session of a resumed run: read from disk.
@@ -128,7 +143,7 @@ class RunInfo:
             return self._states[number]
         return self._dir.read_state(number) if self._dir is not None else None
 
-    def record_state(self, state: StepState) -> None:
+    def record_state(self, state: Any) -> None:
         """Internal: the engine notes each state it writes (what ``state_of`` returns)."""
         self._states[state.step] = state
 
@@ -184,21 +199,49 @@ class StepInfo:
 
 
 def current_step() -> StepInfo:
-    """The step executing right now, from inside a task run by a workflow."""
+    """The step executing right now, from inside a task run by a workflow.
+
+    From the step's own thread, and from threads the step starts: while one step runs (a
+    sequential step, or one left in a parallel group) any thread of the process gets it. While
+    several steps of a parallel group run, a thread a step started gets its step when started
+    with the step's context (``pool.submit(contextvars.copy_context().run, fn)``).
+    """
     try:
         return _CURRENT.get()
     except LookupError:
+        pass
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    if len(running) == 1:
+        return running[0]
+    if running:
+        names = ", ".join(s.name for s in running)
         raise NotInStepError(
-            "current_step() was called outside a workflow step; run the task through its "
-            "workflow (e.g. `invoke workflow`)"
-        ) from None
+            f"current_step() was called from a thread no step owns while parallel steps run "
+            f"({names}); start the thread with the step's context: "
+            "pool.submit(contextvars.copy_context().run, fn, ...)"
+        )
+    raise NotInStepError(
+        "current_step() was called outside a workflow step; run the task through its "
+        "workflow (e.g. `invoke workflow`)"
+    )
+
+
+def running_steps() -> list[StepInfo]:
+    """The steps executing in this process now, in the order they started."""
+    with _RUNNING_LOCK:
+        return list(_RUNNING)
 
 
 @contextlib.contextmanager
 def entered_step(step: StepInfo) -> Iterator[StepInfo]:
     """Make ``step`` what ``current_step()`` returns in this thread while the block runs."""
     token = _CURRENT.set(step)
+    with _RUNNING_LOCK:
+        _RUNNING.append(step)
     try:
         yield step
     finally:
+        with _RUNNING_LOCK:
+            _RUNNING.remove(step)
         _CURRENT.reset(token)

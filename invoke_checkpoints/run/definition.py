@@ -14,6 +14,8 @@ from invoke import Task
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
+    from invoke import Collection
+
 __all__ = ["Step", "StepSpec", "WorkflowDefinition", "build_steps", "find_step"]
 
 
@@ -26,7 +28,7 @@ class Step:
     A bare Task is ``Step(task)``.
     """
 
-    __slots__ = ("args", "inputs", "meta", "name", "tags", "task")
+    __slots__ = ("args", "inputs", "meta", "name", "named", "tags", "task")
 
     def __init__(
         self,
@@ -42,6 +44,8 @@ class Step:
             raise TypeError(f"Step() needs an invoke Task (decorate it with @task), got {task!r}")
         self.task: Task[Any] = task
         self.name = name or task.name
+        #: ``name=`` was given: the name is kept as is, never derived from the collection.
+        self.named = name is not None
         self.args = dict(args or {})
         self.inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs)
         self.tags = _tags(self.name, tags)
@@ -80,7 +84,19 @@ class StepSpec:
     Plain slotted classes here, not dataclasses: this module is imported with tasks.py.
     """
 
-    __slots__ = ("args", "group", "inputs", "meta", "name", "number", "tags", "task")
+    __slots__ = (
+        "aliases",
+        "args",
+        "group",
+        "inputs",
+        "meta",
+        "name",
+        "named",
+        "number",
+        "path",
+        "tags",
+        "task",
+    )
 
     def __init__(
         self,
@@ -92,6 +108,8 @@ class StepSpec:
         group: int | None = None,
         tags: frozenset[str] = frozenset(),
         meta: dict[str, Any] | None = None,
+        *,
+        named: bool = False,
     ) -> None:
         self.number = number
         self.name = name
@@ -102,12 +120,29 @@ class StepSpec:
         self.group = group
         self.tags = tags
         self.meta: dict[str, Any] = meta or {}
+        #: ``Step(name=...)`` was given.
+        self.named = named
+        #: The task's dotted path in the collection Invoke runs (``docs.build``), once bound.
+        self.path: str | None = None
+        #: Other spellings ``--resume-from`` accepts (Python name, dashed name, dotted path).
+        self.aliases: tuple[str, ...] = ()
 
 
 class WorkflowDefinition:
     """Everything ``workflow(...)`` was given, as the commands need it."""
 
-    __slots__ = ("groups", "name", "options", "origin", "plugins", "step_names", "steps")
+    __slots__ = (
+        "bound",
+        "groups",
+        "name",
+        "namespace",
+        "options",
+        "origin",
+        "plugins",
+        "root",
+        "step_names",
+        "steps",
+    )
 
     def __init__(
         self,
@@ -127,10 +162,19 @@ class WorkflowDefinition:
         #: Step numbers of each parallel group, in order.
         self.groups = groups
         self.step_names = tuple(s.name for s in steps)
+        #: The globals of the module that called ``workflow()`` (to find its ``ns``).
+        self.namespace: dict[str, Any] = {}
+        #: The root collection the steps' tasks were found in (``None``: not found); set with
+        #: the final step names by ``naming.bind_definition`` when a workflow task runs.
+        self.root: Collection | None = None
+        self.bound = False
 
     def step_number(self, step: int | str) -> int:
-        """The number of a step given by number (also as text, ``"2"``) or name."""
-        return find_step(self.name, self.step_names, step)
+        """The number of a step given by number (also as text, ``"2"``), name or alias."""
+        return find_step(self.name, self.step_names, step, aliases=self.aliases())
+
+    def aliases(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(s.aliases for s in self.steps)
 
     def batches(self) -> list[tuple[int, ...]]:
         """Steps in execution order: a single step, or a whole parallel group, per batch."""
@@ -144,15 +188,23 @@ class WorkflowDefinition:
 
 
 def find_step(
-    workflow: str, names: tuple[str, ...], step: int | str, run_id: str | None = None
+    workflow: str,
+    names: tuple[str, ...],
+    step: int | str,
+    run_id: str | None = None,
+    aliases: tuple[tuple[str, ...], ...] = (),
 ) -> int:
-    """The number of ``step`` (a number, its text, or a name) in ``names``."""
+    """The number of ``step`` (a number, its text, a name, or an alias naming one step)."""
     if isinstance(step, str) and step.strip().isdigit():
         step = int(step.strip())
     if isinstance(step, int) and not isinstance(step, bool) and 0 <= step < len(names):
         return step
     if isinstance(step, str) and step.strip() in names:
         return names.index(step.strip())
+    if isinstance(step, str):
+        hits = [n for n, spellings in enumerate(aliases) if step.strip() in spellings]
+        if len(hits) == 1:
+            return hits[0]
     from ..errors import UnknownStepError
 
     raise UnknownStepError(
@@ -191,18 +243,20 @@ def build_steps(
             groups.append(tuple(members))
         else:
             specs.append(_spec(len(specs), _as_step(item, where), None))
-    seen: dict[str, int] = {}
-    for spec in specs:
-        if spec.name in seen:
-            raise ValueError(
-                f"workflow {workflow!r} has two steps named {spec.name!r} (steps "
-                f"{seen[spec.name]} and {spec.number}); give one a name with Step(task, name=...)"
-            )
-        seen[spec.name] = spec.number
+    # Duplicate names are refused when the workflow runs (``WorkflowDefinition.bind``): the
+    # final names come from the collection Invoke runs, which does not exist yet.
     return tuple(specs), tuple(groups)
 
 
 def _spec(number: int, step: Step, group: int | None) -> StepSpec:
     return StepSpec(
-        number, step.name, step.task, step.args, step.inputs, group, step.tags, step.meta
+        number,
+        step.name,
+        step.task,
+        step.args,
+        step.inputs,
+        group,
+        step.tags,
+        step.meta,
+        named=step.named,
     )

@@ -16,6 +16,7 @@ from invoke.runners import Local
 from ..store.models import Checkpoint, RunStatus, metadata, utcnow
 from .context import RunInfo, entered_step
 from .outcomes import jsonable, redact, strict_message
+from .output import held_output
 from .record import Recorder
 from .signals import CheckpointRunner, Terminated
 from .steps import StepExecutor
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from invoke import Context
 
     from ..plugins.host import PluginHost
-    from ..store.lock import WorkflowLock
+    from ..store.backend import RunLock
     from ..store.runs import Store
     from .definition import StepSpec, WorkflowDefinition
     from .resolve import Decision, RunOptions
@@ -46,7 +47,8 @@ class Engine:
         *,
         project: Path,
         store: Store | None = None,
-        lock: WorkflowLock | None = None,
+        lock: RunLock | None = None,
+        quiet: bool = False,
     ) -> None:
         self.c = c
         self.definition = definition
@@ -55,9 +57,12 @@ class Engine:
         self.project = project
         self.store = store
         self.lock = lock
+        #: ``--quiet``: a successful step's own output is not shown.
+        self.quiet = quiet
+        self.dry = False
 
-    def new_run(self) -> None:
-        """Create a run directory and run every step."""
+    def new_run(self, run_key: str | None = None) -> None:
+        """Create a run directory and run every step (``run_key``: see ``--run-key``)."""
         assert self.store is not None
         now = utcnow()
         cp: list[Checkpoint] = []
@@ -74,6 +79,7 @@ class Engine:
                     total_steps=len(self.definition.steps),
                     steps=list(self.definition.step_names),
                     metadata=metadata(),
+                    run_key=run_key,
                 )
             )
             return cp[0].to_json()
@@ -87,6 +93,18 @@ class Engine:
         """Continue the decided run at its first step without a marker (or at ``rerun_from``)."""
         run_dir, cp = decision.run_dir, decision.checkpoint
         assert run_dir is not None and cp is not None
+        if decision.changed_at is not None:
+            print(f"run {run_dir.run_id}: {decision.changes(self.definition)}")
+            # The steps from the change on are new: their old files go before checkpoint.json
+            # names the new list (every intermediate state is a consistent run of the old one).
+            markers = run_dir.marker_steps()
+            for number in sorted(markers | run_dir.state_steps()):
+                if number >= decision.changed_at:
+                    if number in markers:
+                        run_dir.remove_marker(number)
+                    run_dir.remove_state(number)
+            cp.steps = list(self.definition.step_names)
+            cp.total_steps = len(self.definition.steps)
         for number in range(len(self.definition.steps)):
             # A corrupt state file stops the resume here, before anything is written.
             run_dir.read_state(number)
@@ -98,9 +116,13 @@ class Engine:
         cp.finished_at = None
         self._execute(Recorder(self.definition, run_dir, cp, set(decision.done), fresh=False))
 
-    def plain_run(self) -> None:
-        """``checkpoints.enabled: false``: run the steps in order, write nothing."""
-        self._execute(Recorder(self.definition, None, None, set(), fresh=True))
+    def plain_run(self, decision: Decision | None = None, *, dry: bool = False) -> None:
+        """Run the steps in order and write nothing: ``checkpoints.enabled: false``, or
+        Invoke's ``--dry`` (``dry``), which runs what ``decision`` would run with commands
+        echoed, not executed: no run directory, marker, state file or fingerprint."""
+        self.dry = dry
+        done = set(decision.done) if decision is not None else set()
+        self._execute(Recorder(self.definition, None, None, done, fresh=True))
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -114,6 +136,7 @@ class Engine:
             vars=dict(cp.vars) if cp else {},
             options=self.options,
             enabled=rd is not None,
+            dry=self.dry,
             _dir=rd,
             _plugin_config=self.plugins.config,
         )
@@ -126,7 +149,7 @@ class Engine:
             config.runners.local = CheckpointRunner
         remainder = getattr(self.c, "remainder", None)
         self.plugins.report_errors_to(recorder.warn)
-        return StepExecutor(config, remainder, self.plugins, recorder, run)
+        return StepExecutor(config, remainder, self.plugins, recorder, run, quiet=self.quiet)
 
     def _execute(self, recorder: Recorder) -> None:
         steps = self._executor(recorder)
@@ -150,7 +173,8 @@ class Engine:
                 from .group import run_group
 
                 specs = [self.definition.steps[n] for n in batch]
-                run_group(steps, group, specs, self.options.max_workers)
+                with steps.start.restored():
+                    run_group(steps, group, specs, self.options.max_workers)
                 steps.strict_check(last=batch[-1] == last_step)
             else:
                 for number in batch:
@@ -171,7 +195,12 @@ class Engine:
         state = steps.begin(spec, info)
         spent: list[float] = []
         try:
-            with entered_step(info), steps.guard.step():
+            with (
+                entered_step(info),
+                steps.guard.step(),
+                steps.start.restored(),
+                held_output(steps.quiet),
+            ):
                 result = steps.execute(spec, info, spent)
         except (KeyboardInterrupt, Terminated) as exc:
             steps.ended(state, info, spent, exc)

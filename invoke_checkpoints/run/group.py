@@ -10,8 +10,8 @@ import signal
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from .context import entered_step
-from .output import PrefixWriter, routed_output
+from .context import entered_step, running_steps
+from .output import PrefixWriter, Recording, routed_output
 from .signals import Terminated, stop_children
 
 if TYPE_CHECKING:
@@ -52,6 +52,9 @@ def run_group(
                     steps.guard.check()  # a signal that arrived while a hook ran
         except (KeyboardInterrupt, Terminated) as exc:
             signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
+            # The message names the steps that were running, not merely the group's first.
+            members = {info.number for _, info in todo}
+            running = [s for s in running_steps() if s.number in members] or [todo[0][1]]
             # Steps not started yet never start; running ones lose their child processes.
             for future in futures:
                 future.cancel()
@@ -61,7 +64,7 @@ def run_group(
                     steps.plugins.serve(_POLL_SECONDS)
             pool.shutdown(wait=True)
             steps.recorder.set_group(steps.run, group, "interrupted")
-            steps.stop(todo[0][1], signum)
+            steps.stop(running[0], signum, also=running[1:])
         pool.shutdown(wait=True)
     for (spec, _), future in zip(todo, futures, strict=True):
         error = future.exception()
@@ -85,20 +88,29 @@ def _worker(
     """One step in a worker thread; its output lines are prefixed with ``[name]``."""
     prefix = f"[{spec.name}] "
     config = steps.config.clone()
+    # --quiet: the step's lines wait in a recording, shown only if the step fails.
+    held = (Recording(out.target), Recording(err.target)) if steps.quiet else None
+    targets = held or (out.target, err.target)
     # c.run() output goes through Invoke's own reader threads: give them prefixing streams.
     # Parallel steps must not compete for the terminal's stdin.
-    streams = PrefixWriter(out.target, prefix), PrefixWriter(err.target, prefix)
+    streams = PrefixWriter(targets[0], prefix), PrefixWriter(targets[1], prefix)
     config.run.out_stream, config.run.err_stream = streams
     config.run.in_stream = False
     with out.plain(), err.plain():  # the reporter's own lines need no prefix
         state = steps.begin(spec, info)
     spent: list[float] = []
     try:
-        with entered_step(info), out.prefixed(prefix), err.prefixed(prefix):
+        with (
+            entered_step(info),
+            out.prefixed(prefix, targets[0]),
+            err.prefixed(prefix, targets[1]),
+        ):
             result: Any = steps.execute(spec, info, spent, config)
     except BaseException as exc:
         for stream in streams:
             stream.flush()
+        for recording in held or ():
+            recording.replay()
         steps.ended(state, info, spent, exc)
         raise
     for stream in streams:

@@ -87,6 +87,9 @@ class Plan:
         if decision is not None and number in decision.done:
             return f"complete (marker {marker_name(number)})"
         rerun_from = decision.rerun_from if decision is not None else None
+        changed_at = decision.changed_at if decision is not None else None
+        if changed_at is not None and number >= changed_at and rerun_from == changed_at:
+            return "run (the step list changed)"
         if rerun_from is not None and number >= rerun_from:
             return f"run (--resume-from={rerun_from})"
         info = StepInfo.of(spec, self.run)
@@ -112,6 +115,8 @@ class Plan:
         suffix = " (dry run: nothing is written)" if dry_run else ""
         mode = ", parallel groups run concurrently" if self.options.parallel else ""
         print(f"{self.header}{mode}{suffix}")
+        if self.decision is not None and self.decision.changed_at is not None:
+            print(f"  {self.decision.changes(self.definition)}")
         width = max(len(n) for n in self.definition.step_names)
         for spec in self.definition.steps:
             group = f" [group {spec.group}]" if spec.group is not None else ""

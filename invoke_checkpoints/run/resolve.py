@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import IncompatibleRunError, UnknownRunError
 from .context import RunOptions
+from .naming import step_signature
 
 if TYPE_CHECKING:
     from ..store.models import Checkpoint
@@ -32,6 +33,8 @@ class Request:
     smart: bool | None = None
     parallel: bool | None = None
     max_workers: int | None = None
+    #: ``--run-key`` / ``checkpoints.run_key``: ``--resume`` continues the run with this key.
+    run_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,23 @@ class Decision:
     already_complete: bool = False
     #: Why a ``--resume`` starts a new run instead (no run to continue).
     note: str = ""
+    #: Recorded in a new run's checkpoint.json (``Request.run_key``).
+    run_key: str | None = None
+    #: The step list changed since the run was recorded: steps before this one are kept
+    #: (unchanged name, args and code, and complete), this one and later ones run again.
+    changed_at: int | None = None
+
+    def changes(self, definition: WorkflowDefinition) -> str:
+        """The line saying which steps a changed step list keeps and which run again."""
+        if self.changed_at is None:
+            return ""
+        n = self.changed_at
+        again = ", ".join(definition.step_names[n:]) or "none"
+        kept = "step 0" if n == 1 else f"steps 0-{n - 1}"
+        return (
+            f"the step list changed: keeping {kept} (completed; name, args and code "
+            f"unchanged); running again: {again}"
+        )
 
 
 def resolve(
@@ -63,7 +83,18 @@ def resolve(
     rerun_from = check_request(definition, store, request)
     run_dir = None
     note = ""
-    if request.resume or rerun_from is not None:
+    keyed = request.run_key is not None and request.run_id is None
+    if (request.resume or rerun_from is not None) and keyed:
+        from ..store.keys import find_run_by_key
+
+        assert request.run_key is not None
+        run_dir = find_run_by_key(store, definition.name, request.run_key)
+        if run_dir is None and rerun_from is not None:
+            raise UnknownRunError(
+                f"no run of workflow {definition.name!r} has run key {request.run_key!r} yet"
+            )
+        note = f"no run has run key {request.run_key!r} yet: starting it"
+    elif request.resume or rerun_from is not None:
         try:
             run_dir = store.find(definition.name, request.run_id)
         except UnknownRunError:
@@ -71,10 +102,14 @@ def resolve(
                 raise
             note = "--resume found no run to continue"  # `--resume` alone starts one
     if run_dir is None:
-        return Decision(merge_options(defaults, definition, request, None), note=note)
+        options = merge_options(defaults, definition, request, None)
+        return Decision(options, note=note, run_key=request.run_key)
     cp = run_dir.read_checkpoint()
-    check_compatible(cp, definition, run_dir)
+    changed_at = check_compatible(cp, definition, run_dir)
     done = run_dir.marker_steps()
+    if changed_at is not None:
+        done &= set(range(changed_at))
+        rerun_from = changed_at if rerun_from is None else min(rerun_from, changed_at)
     if rerun_from is not None:
         done -= set(range(rerun_from, len(definition.steps)))
     options = merge_options(defaults, definition, request, dict(cp.options))
@@ -85,6 +120,7 @@ def resolve(
         rerun_from,
         frozenset(done),
         already_complete=rerun_from is None and cp.status.value == "completed",
+        changed_at=changed_at,
     )
 
 
@@ -121,22 +157,56 @@ def merge_options(
     )
 
 
-def check_compatible(cp: Checkpoint, definition: WorkflowDefinition, run_dir: RunDir) -> None:
-    """Refuse to resume a run recorded for another workflow or another list of steps."""
-    expected = list(definition.step_names)
+def check_compatible(cp: Checkpoint, definition: WorkflowDefinition, run_dir: RunDir) -> int | None:
+    """Refuse to resume a run recorded for another workflow; for a changed step list, the
+    number of the first step that runs again (``None``: the list is unchanged).
+
+    A step recorded under another spelling of its name (``build_docs`` by an earlier release,
+    now ``build-docs``; ``build`` now ``docs.build``) is the same step: the run keeps the names
+    it was recorded with, since its markers and state files carry them. When the list changed,
+    the completed steps from step 0 on whose name, args and code are unchanged (their state's
+    ``signature``) are kept; if none is, the resume is refused as before.
+    """
     if cp.workflow != definition.name:
         raise IncompatibleRunError(
             f"run {run_dir.run_id} belongs to workflow {cp.workflow!r}, not {definition.name!r}",
             run_id=run_dir.run_id,
         )
-    if cp.steps != expected:
-        diff = next(
-            (i for i, (a, b) in enumerate(zip(cp.steps, expected, strict=False)) if a != b),
-            min(len(cp.steps), len(expected)),
-        )
+    expected = list(definition.step_names)
+    if len(cp.steps) == len(expected) and _kept(cp, definition, len(expected)) == len(expected):
+        _adopt(cp, definition, len(expected))
+        return None
+    markers = run_dir.marker_steps()
+    kept = 0
+    for number in range(_kept(cp, definition, min(len(cp.steps), len(expected)))):
+        state = run_dir.read_state(number) if number in markers else None
+        if state is None or state.signature != step_signature(definition.steps[number]):
+            break
+        kept = number + 1
+    if kept == 0:
+        diff = _kept(cp, definition, min(len(cp.steps), len(expected)))
         raise IncompatibleRunError(
             f"run {run_dir.run_id} was recorded with steps [{', '.join(cp.steps)}] but "
             f"workflow {definition.name!r} now has [{', '.join(expected)}] (they differ at "
-            f"step {diff}); start a new run with `invoke {definition.name}`",
+            f"step {diff}, and no completed step before it is unchanged); start a new run "
+            f"with `invoke {definition.name}`",
             run_id=run_dir.run_id,
         )
+    _adopt(cp, definition, kept)
+    return kept
+
+
+def _kept(cp: Checkpoint, definition: WorkflowDefinition, upto: int) -> int:
+    """How many steps from step 0 on are recorded under one of their names."""
+    for number in range(upto):
+        spec = definition.steps[number]
+        if cp.steps[number] != spec.name and cp.steps[number] not in spec.aliases:
+            return number
+    return upto
+
+
+def _adopt(cp: Checkpoint, definition: WorkflowDefinition, upto: int) -> None:
+    """The first ``upto`` steps keep the names the run recorded (its files carry them)."""
+    for old, spec in zip(cp.steps[:upto], definition.steps[:upto], strict=True):
+        spec.name = old
+    definition.step_names = tuple(spec.name for spec in definition.steps)

@@ -16,10 +16,14 @@ from invoke.exceptions import Exit
 
 from ..store.models import RunStatus, StepState, StepStatus, utcnow
 from .context import StepInfo
+from .isolation import CallLedger, StartPoint
+from .naming import step_signature
 from .outcomes import error_text, exit_code, is_json, jsonable, one_line, redact, strict_message
 from .signals import SignalGuard, Terminated, exit_code_for
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from invoke import Config
 
     from ..plugins.host import PluginHost
@@ -42,6 +46,8 @@ class StepExecutor:
         plugins: PluginHost,
         recorder: Recorder,
         run: RunInfo,
+        *,
+        quiet: bool = False,
     ) -> None:
         #: The config steps run with (Invoke's, with the checkpoint runner).
         self.config = config
@@ -50,6 +56,14 @@ class StepExecutor:
         self.recorder = recorder
         self.run = run
         self.guard = SignalGuard()
+        #: ``--quiet``: a successful step's own output is held back and dropped.
+        self.quiet = quiet
+        #: The collection the steps' tasks were found in (their config comes from it).
+        self.root = recorder.definition.root
+        #: Pre/post calls already run in this invocation (``tasks.dedupe``).
+        self.ran = CallLedger()
+        #: Where the workflow started: every step starts there again (``restored()``).
+        self.start = StartPoint()
 
     # -- announcing --------------------------------------------------------------------------
 
@@ -103,6 +117,7 @@ class StepExecutor:
                 args=redact(jsonable(spec.args, info.warnings, "args")),
                 started_at=utcnow(),
                 attempts=self.recorder.previous_attempts(spec.number) + 1,
+                signature=step_signature(spec),
             )
             # Not fsynced: until the marker exists the step runs again after any crash.
             self.recorder.write_state(state, sync=False)
@@ -129,18 +144,41 @@ class StepExecutor:
         return self.plugins.run_step(once, self.run, info)
 
     def call_task(self, spec: StepSpec, config: Config | None = None) -> Any:
-        """Run the step's task with its pre/post tasks, the way Invoke's Executor expands them."""
+        """Run the step's task with its pre/post tasks, the way Invoke's Executor runs them.
+
+        Each call gets the config ``invoke <its name>`` would give it: the step's own task the
+        config of its collection path (``docs.build``: the ``docs`` collection's), pre/post
+        tasks the root collection's. With ``tasks.dedupe`` (Invoke's default) a pre/post task
+        already run in this invocation, by this step or an earlier one, is not run again, as
+        with ``invoke lint test``; the step's own task always runs.
+        """
         config = config or self.config
         executor = Executor(Collection(), config=config)
         main = Call(spec.task, kwargs=dict(spec.args))
         calls = executor.expand_calls([main])
-        if config.get("tasks", {}).get("dedupe", True):
+        dedupe = bool(config.get("tasks", {}).get("dedupe", True))
+        if dedupe:
             calls = executor.dedupe(calls)
+        root = self.root
         result = None
         for call in calls:
-            value = call.task(self._context(config), *call.args, **call.kwargs)
+            claim = self.ran.claim(call) if dedupe and call is not main else None
+            if claim is False:
+                continue
+            ok = False
+            try:
+                if root is not None:
+                    config.load_collection(root.configuration(spec.path if call is main else None))
+                    config.load_shell_env()
+                value = call.task(self._context(config), *call.args, **call.kwargs)
+                ok = True
+            finally:
+                if claim is True:
+                    self.ran.done(call, ok)
             if call is main:
                 result = value
+                if dedupe:
+                    self.ran.add(main)  # `invoke build test` with test's pre=[build]: once
         return result
 
     def _context(self, config: Config) -> Context:
@@ -195,13 +233,17 @@ class StepExecutor:
         except (KeyboardInterrupt, Terminated) as exc:
             self.stop(info, exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
 
-    def stop(self, info: StepInfo, signum: int) -> None:
-        """Record the run interrupted at ``info`` and exit 128+signum."""
+    def stop(self, info: StepInfo, signum: int, also: Sequence[StepInfo] = ()) -> None:
+        """Record the run interrupted at ``info`` and exit 128+signum; ``also``: the other
+        steps of a parallel group that were running."""
         self.finish(RunStatus.INTERRUPTED, current=info.number)
         name = signal.Signals(signum).name
         resumable = self.recorder.run_dir is not None
         where = f"; resume with: invoke {self.run.name} --resume" if resumable else ""
-        message = f"{name}: stopped at step {info.number} ({info.name}){where}"
+        stopped = [info, *also]
+        which = ", ".join(f"{s.number} ({s.name})" for s in stopped)
+        noun = "steps" if len(stopped) > 1 else "step"
+        message = f"{name}: stopped at {noun} {which}{where}"
         raise Exit(message, exit_code_for(signum))
 
     def fail(self, current: int) -> None:

@@ -2,8 +2,9 @@
 
 Keys are ``/``-separated paths relative to the store (``<run>/checkpoint.json``,
 ``<run>/state/step_00_state.json``, ``<workflow>.smart.json``). :class:`LocalBackend` keeps
-them as files under a directory; another backend (object storage) implements the same
-:class:`Backend` protocol. Nothing outside ``store/`` touches a store file itself.
+them as files under a directory; ``s3.py``'s ``S3Backend`` keeps them as objects in a bucket
+(``checkpoints.dir: s3://bucket/prefix``) behind the same :class:`Backend` protocol.
+Nothing outside ``store/`` touches a store file itself.
 
 The local backend never follows a symbolic link inside the store: reads refuse them, listings
 report them as ``link`` so that the run holding one is refused, deletes rename them away.
@@ -24,14 +25,39 @@ from .atomic import LINK, PRIVATE_MODES, SHARED_MODES, atomic_write, fsync_dir
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
+    from typing import Any
 
     from .lock import WorkflowLock
 
-__all__ = ["Backend", "Kind", "LocalBackend"]
+__all__ = ["Backend", "Kind", "LocalBackend", "RunLock"]
 
 #: What a key names: a ``file``, a ``dir`` (a prefix holding keys), a ``link`` (never
 #: followed), ``other`` (a FIFO, a socket...), or ``None`` when nothing is there.
 Kind = Literal["file", "dir", "link", "other"]
+
+
+class RunLock(Protocol):
+    """The lock that keeps one run of a workflow active at a time (a flock locally, a lease
+    in a bucket)."""
+
+    @property
+    def path(self) -> Path:
+        """The lock file or object, for messages."""
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free, at once; ``False`` when someone holds it."""
+
+    def acquire(self) -> None:
+        """Take the lock or fail with one line (``LockHeldError``) naming the holder."""
+
+    def record(self, run_id: str | None) -> None:
+        """Say which run holds the lock."""
+
+    def holder(self) -> dict[str, Any]:
+        """Who holds it (``run_id``, ``pid``, ``host``); ``{}`` when unknown."""
+
+    def release(self) -> None:
+        """Let the lock go."""
 
 
 class Backend(Protocol):
@@ -41,9 +67,12 @@ class Backend(Protocol):
     location: str
     #: fsync (or the remote equivalent) is on: a completed write survives a power cut.
     durable: bool
+    #: Object storage: no directories of its own, nothing to fsync, a lease for a lock.
+    remote: bool
 
     def where(self, key: str) -> Path:
-        """The local path of ``key``, for messages and for ``RunInfo.path``."""
+        """Where ``key`` is, for messages and for ``RunInfo.path``: a local path, or a
+        ``RemotePath`` (no local file) whose ``str()`` is its ``s3://`` URL."""
 
     def kind(self, key: str) -> Kind | None:
         """What ``key`` names, without following links."""
@@ -77,12 +106,14 @@ class Backend(Protocol):
     def mtime(self, key: str) -> float | None:
         """When ``key`` last changed (seconds since the epoch), ``None`` if unknown."""
 
-    def lock(self, name: str, workflow: str) -> WorkflowLock:
-        """The lock file ``name`` that keeps one run of ``workflow`` active at a time."""
+    def lock(self, name: str, workflow: str) -> RunLock:
+        """The lock ``name`` that keeps one run of ``workflow`` active at a time."""
 
 
 class LocalBackend:
     """The store as a directory tree (the default): ``.checkpoints/`` beside tasks.py."""
+
+    remote = False
 
     def __init__(self, root: Path, *, durable: bool = True, shared: bool = False) -> None:
         self.root = root

@@ -139,6 +139,9 @@ class Checkpoint(_Model):
     #: Warnings about the run itself (e.g. a plugin hook that raised).
     warnings: list[str] = Field(default_factory=list)
     finished_at: Timestamp | None = None
+    #: ``--run-key`` / ``checkpoints.run_key`` (e.g. a CI run id): ``--resume`` with the same
+    #: key continues this run, on any machine sharing the store.
+    run_key: str | None = None
     _encoded: dict[str, _Appended] = PrivateAttr(default_factory=dict)
 
     def to_json(self) -> bytes:
@@ -181,6 +184,10 @@ class StepState(_Model):
     reason: str | None = None
     #: How many times the step has started in this run (resumes included).
     attempts: int = 1
+    #: Hash of what the step ran: its name, args and code (its task's and its pre/post
+    #: tasks'). A resume of a run whose step list changed keeps the completed steps, from the
+    #: first on, whose signature is unchanged.
+    signature: str | None = None
 
     def to_json(self) -> bytes:
         return _dump(self)

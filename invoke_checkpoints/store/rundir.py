@@ -187,6 +187,11 @@ class RunDir:
         key = self.key(f"state/{state_name(state.step)}")
         self.backend.replace(key, state.to_json(), durable=sync)
 
+    def remove_state(self, step: int) -> None:
+        key = self.key(f"state/{state_name(step)}")
+        if self.backend.kind(key) is not None:
+            self.backend.remove(key)
+
     # -- markers -------------------------------------------------------------------------
 
     def write_marker(self, marker: Marker) -> None:

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from .lock import WorkflowLock
+    from .backend import RunLock
+    from .s3 import S3Backend
 
 __all__ = [
     "RunDir",
@@ -77,9 +78,24 @@ def run_started(run_id: str) -> datetime:
 class Store:
     """The runs of a project's workflows, in one backend (``.checkpoints/`` by default)."""
 
-    def __init__(self, root: Path, *, durable: bool = True, shared: bool = False) -> None:
-        self.root = root
-        self.backend = LocalBackend(root, durable=durable, shared=shared)
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        durable: bool = True,
+        shared: bool = False,
+        lease_seconds: float = 30.0,
+    ) -> None:
+        """``root``: a directory, or an ``s3://bucket/prefix`` URL (``s3.py``, the s3 extra)."""
+        self.backend: LocalBackend | S3Backend
+        if isinstance(root, str):
+            from .s3 import S3Backend
+
+            self.backend = S3Backend(root, durable=durable, lease_seconds=lease_seconds)
+        else:
+            self.backend = LocalBackend(root, durable=durable, shared=shared)
+        #: Shown in messages: the directory, or the bucket URL.
+        self.root: Path = self.backend.root
 
     @property
     def durable(self) -> bool:
@@ -89,8 +105,11 @@ class Store:
         """Create the store (0700) with its own .gitignore and README, like pytest's cache.
 
         Each file is checked on its own: a process killed between creating the directory and
-        writing them must not leave a store without its ``.gitignore`` for good.
+        writing them must not leave a store without its ``.gitignore`` for good. A bucket
+        needs neither.
         """
+        if self.backend.remote:
+            return
         self.backend.ensure_dir()
         ignore = b"# Created by invoke-checkpoints.\n*\n"
         for name, data in ((".gitignore", ignore), ("README.md", _STORE_README.encode())):
@@ -205,7 +224,7 @@ class Store:
         # A link inside the store is never followed: writes and deletes stay in the store.
         if self.backend.kind(run_id) != "dir":
             raise UnknownRunError(
-                f"no run {run_id!r} in {self.root} (list them with `invoke {workflow}.status`)",
+                f"no run {run_id!r} in {self.root} (list them with `invoke {workflow}.list`)",
                 run_id=run_id,
                 path=path,
             )
@@ -248,7 +267,7 @@ class Store:
 
     # -- locking -------------------------------------------------------------------------
 
-    def lock(self, workflow: str) -> WorkflowLock:
+    def lock(self, workflow: str) -> RunLock:
         self.ensure()
         return self.backend.lock(f"{workflow}.lock", workflow)
 

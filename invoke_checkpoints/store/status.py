@@ -96,6 +96,9 @@ def run_status(store: Store, workflow: str, run_dir: RunDir) -> dict[str, Any]:
         "last_checkpoint": cp["last_checkpoint"],
         "finished_at": cp["finished_at"],
         "duration_seconds": round(max(elapsed, 0.0), 3),
+        "active_seconds": round(
+            sum(float(s["duration_seconds"] or 0.0) for s in steps if s["status"] != "skipped"), 3
+        ),
         "size_bytes": run_dir.size_bytes(),
         "steps": steps,
         "warnings": list(cp["warnings"]),

@@ -1,0 +1,110 @@
+"""What steps of one invocation share, and what each step gets afresh.
+
+Shared, as between the tasks of one ``invoke lint test``: the pre/post tasks already run
+(:class:`CallLedger`, Invoke's ``tasks.dedupe``). Afresh, so that a resume (a new process)
+behaves like the first run: the working directory and ``os.environ`` the workflow started with
+(:class:`StartPoint`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from invoke import Call
+
+__all__ = ["CallLedger", "StartPoint"]
+
+
+class _Entry:
+    __slots__ = ("call", "finished", "ok")
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.finished = threading.Event()
+        self.ok = False
+
+
+class CallLedger:
+    """The calls run in this invocation, compared as Invoke's ``Executor.dedupe`` does (same
+    task, same args). Thread-safe: in a parallel group, a step whose pre task another step is
+    running waits for it instead of running it twice."""
+
+    def __init__(self) -> None:
+        self._entries: list[_Entry] = []
+        self._lock = threading.Lock()
+
+    def _find(self, call: Call) -> _Entry | None:
+        return next((e for e in self._entries if e.call == call), None)
+
+    def claim(self, call: Call) -> bool:
+        """``True``: the caller runs ``call`` and reports with :meth:`done`; ``False``: it
+        already ran (successfully) in this invocation."""
+        while True:
+            with self._lock:
+                entry = self._find(call)
+                if entry is None:
+                    self._entries.append(_Entry(call))
+                    return True
+            entry.finished.wait()
+            if entry.ok:
+                return False
+            with self._lock:
+                # It failed in the step that ran it: this step runs it itself.
+                if entry in self._entries:
+                    self._entries.remove(entry)
+
+    def done(self, call: Call, ok: bool) -> None:
+        with self._lock:
+            entry = self._find(call)
+        if entry is not None:
+            entry.ok = ok
+            entry.finished.set()
+
+    def add(self, call: Call) -> None:
+        """Record ``call`` as run (a step's own task: a later pre task naming it is skipped)."""
+        with self._lock:
+            if self._find(call) is None:
+                entry = _Entry(call)
+                entry.ok = True
+                entry.finished.set()
+                self._entries.append(entry)
+
+
+class StartPoint:
+    """The working directory and environment the workflow started with."""
+
+    def __init__(self) -> None:
+        self.cwd = os.getcwd()
+        self.environ = dict(os.environ)
+
+    @contextlib.contextmanager
+    def restored(self) -> Iterator[None]:
+        """Run the block, then put the working directory and ``os.environ`` back.
+
+        ``os.chdir`` and ``os.environ`` are process-wide: for a parallel group this wraps the
+        whole group, not each step (see README, "Parallel groups").
+        """
+        try:
+            yield
+        finally:
+            self.restore()
+
+    def restore(self) -> None:
+        try:
+            here: str | None = os.getcwd()
+        except OSError:  # a step removed the directory it was in
+            here = None
+        if here != self.cwd:
+            os.chdir(self.cwd)
+        current = os.environ
+        for key in [k for k in current if k not in self.environ]:
+            del current[key]
+        for key, value in self.environ.items():
+            if current.get(key) != value:
+                current[key] = value

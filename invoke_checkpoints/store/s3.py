@@ -1,0 +1,340 @@
+"""The store in S3-compatible object storage: ``checkpoints.dir: s3://bucket/prefix``.
+
+Same keys as the local store (``<run>/checkpoint.json``, ``<run>/step_NN.complete``,
+``<run>/state/step_NN_state.json``) under the prefix. Writes are single PUTs (atomic: readers
+see the old or the new object); fencing makes a holder that lost its lease fail instead of
+overwriting the new holder's files:
+
+* markers are create-only (``If-None-Match: *``);
+* ``checkpoint.json`` is written conditional on the ETag this process last read or wrote
+  (``If-Match``), or create-only when it has seen none;
+* every write first checks the workflow's lease (``lease.py``) is still this process's.
+
+obstore (the ``[s3]`` extra) is imported when an S3 store is first used, never by the local
+store. Transient errors (timeouts, 5xx, 409 conflicts) are retried with backoff; what is left
+reaches the user as one line naming the bucket and key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from pathlib import PosixPath
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from ..errors import CheckpointError, CorruptCheckpointError, LeaseLostError, RemoteStoreError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from obstore.store import S3Store
+
+    from .backend import Kind
+    from .lease import LeaseLock
+
+__all__ = ["RemotePath", "S3Backend", "is_remote"]
+
+_T = TypeVar("_T")
+SCHEME = "s3://"
+#: Our own retries on top of obstore's (which retries 5xx and connection errors itself):
+#: 409 conflicts, and any transient error obstore gave up on.
+_ATTEMPTS = 4
+_BACKOFF = 0.2
+
+
+def is_remote(location: str) -> bool:
+    """True for a ``checkpoints.dir`` naming an object store (``s3://bucket/prefix``)."""
+    return location.startswith(SCHEME)
+
+
+class RemotePath(PosixPath):
+    """A key of a remote store, shown as its URL: ``str()`` gives ``s3://bucket/prefix/key``.
+
+    ``RunInfo.path`` and error messages of an S3 store are these. There is no local file:
+    ``/``, ``.name`` and ``.parent`` work, while a file-system call (``exists()``,
+    ``open()``...) raises ``TypeError`` instead of touching a local ``s3:`` directory.
+    """
+
+    def __str__(self) -> str:
+        return SCHEME + super().__str__()
+
+    def __fspath__(self) -> str:
+        raise TypeError(f"{self} is in object storage: it has no local path")
+
+    def __repr__(self) -> str:
+        return f"RemotePath({str(self)!r})"
+
+
+class S3Backend:
+    """The :class:`~.backend.Backend` of an S3 bucket (or any S3-compatible endpoint)."""
+
+    remote = True
+
+    def __init__(self, url: str, *, durable: bool = True, lease_seconds: float = 30.0) -> None:
+        bucket, _, prefix = url[len(SCHEME) :].partition("/")
+        prefix = prefix.strip("/")
+        if not bucket:
+            raise CheckpointError(f"checkpoints.dir {url!r}: expected s3://bucket[/prefix]")
+        self.bucket, self.prefix = bucket, prefix
+        self.location = SCHEME + "/".join(p for p in (bucket, prefix) if p)
+        self.root = RemotePath(bucket, prefix) if prefix else RemotePath(bucket)
+        # S3 acknowledges a PUT once it is stored redundantly: every write is durable.
+        self.durable = durable
+        self.lease_seconds = lease_seconds
+        #: The lease this process holds (set by ``LeaseLock``): every write checks it first.
+        self.lease: LeaseLock | None = None
+        self._etags: dict[str, str] = {}
+        self._etag_guard = threading.Lock()
+        self._store: S3Store | None = None
+        #: Requests made (the per-step round trips of docs/performance.md).
+        self.requests = 0
+
+    # -- the client ----------------------------------------------------------------------
+
+    @property
+    def client(self) -> S3Store:
+        if self._store is None:
+            self._store = _open(self.bucket, self.prefix, self.location)
+        return self._store
+
+    def call(self, what: str, key: str, request: Callable[[], _T]) -> _T:
+        """Run one request, retrying transient failures; one-line error naming bucket/key."""
+        from obstore.exceptions import (
+            AlreadyExistsError,
+            NotFoundError,
+            PermissionDeniedError,
+            PreconditionError,
+            UnauthenticatedError,
+        )
+
+        final = (AlreadyExistsError, PreconditionError, NotFoundError, FileNotFoundError)
+        for attempt in range(_ATTEMPTS):
+            self.requests += 1
+            try:
+                return request()
+            except final:
+                raise
+            except (PermissionDeniedError, UnauthenticatedError) as exc:
+                raise RemoteStoreError(f"{self.where(key)}: {what} refused: {_line(exc)}") from None
+            except Exception as exc:  # obstore's GenericError, timeouts, connection errors
+                if attempt + 1 == _ATTEMPTS:
+                    raise RemoteStoreError(
+                        f"{self.where(key)}: {what} failed after {_ATTEMPTS} attempts: {_line(exc)}"
+                    ) from None
+                time.sleep(_BACKOFF * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- Backend -------------------------------------------------------------------------
+
+    def where(self, key: str) -> RemotePath:
+        return self.root / key if key else self.root
+
+    def get(self, key: str) -> tuple[bytes, str | None]:
+        import obstore
+
+        def get() -> tuple[bytes, str | None]:
+            result = obstore.get(self.client, key)
+            return bytes(result.bytes()), result.meta["e_tag"]
+
+        return self.call("read", key, get)
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        import obstore
+
+        try:
+            return dict(self.call("read", key, lambda: obstore.head(self.client, key)))
+        except FileNotFoundError:
+            return None
+
+    def kind(self, key: str) -> Kind | None:
+        if not key or self._head(key) is not None:
+            return "dir" if not key else "file"
+        return "dir" if self._list(key, limit_one=True) else None
+
+    def size(self, key: str) -> int:
+        meta = self._head(key)
+        return int(meta["size"]) if meta else 0
+
+    def read(self, key: str) -> bytes:
+        try:
+            data, etag = self.get(key)
+        except FileNotFoundError:
+            path = self.where(key)
+            raise CorruptCheckpointError(f"{path}: file is missing", path=path) from None
+        if etag:
+            with self._etag_guard:
+                self._etags[key] = etag
+        return data
+
+    def replace(self, key: str, data: bytes, *, durable: bool, sync_dir: bool = True) -> None:
+        if self.lease is not None:
+            self.lease.check()
+        name = key.rpartition("/")[2]
+        if name.endswith(".complete"):
+            self._put_fenced(key, data, "create")
+        elif name == "checkpoint.json" and "/" in key:
+            with self._etag_guard:
+                etag = self._etags.get(key)
+            self._put_fenced(key, data, {"e_tag": etag} if etag else "create")
+        else:
+            self.put(key, data)
+
+    def put(self, key: str, data: bytes, mode: Any = "overwrite") -> str | None:
+        """One PUT (``mode``: overwrite, create, or ``{"e_tag": ...}``); the new ETag."""
+        import obstore
+
+        result = self.call("write", key, lambda: obstore.put(self.client, key, data, mode=mode))
+        etag = result["e_tag"]
+        if etag:
+            with self._etag_guard:
+                self._etags[key] = etag
+        return etag
+
+    def _put_fenced(self, key: str, data: bytes, mode: Any) -> None:
+        from obstore.exceptions import AlreadyExistsError, PreconditionError
+
+        try:
+            self.put(key, data, mode)
+            return
+        except (AlreadyExistsError, PreconditionError, FileNotFoundError):
+            pass
+        # A retried request whose first attempt landed finds its own bytes: that is success.
+        try:
+            current = self.read(key)
+        except CorruptCheckpointError:
+            current = None
+        if current != data:
+            raise LeaseLostError(
+                f"{self.where(key)}: written by another process since this one last saw it "
+                "(another machine took over this workflow's lease); stopping without "
+                "overwriting it",
+                path=self.where(key),
+            )
+
+    def _list(self, key: str, *, limit_one: bool = False) -> list[tuple[str, Kind]]:
+        import obstore
+
+        def listing() -> list[tuple[str, Kind]]:
+            found: list[tuple[str, Kind]] = []
+            result = obstore.list_with_delimiter(self.client, key or None)
+            for prefix in result["common_prefixes"]:
+                found.append((prefix.rstrip("/").rpartition("/")[2], "dir"))
+            for meta in result["objects"]:
+                found.append((meta["path"].rpartition("/")[2], "file"))
+            return found
+
+        return self.call("list", key, listing)[: 1 if limit_one else None]
+
+    def listing(self, key: str = "") -> list[tuple[str, Kind]]:
+        return self._list(key)
+
+    def names(self, key: str = "") -> list[str]:
+        return [name for name, _ in self._list(key)]
+
+    def ensure_dir(self, key: str = "") -> None:
+        """Nothing to create: a prefix exists once a key under it does."""
+
+    def _keys_under(self, key: str) -> list[str]:
+        import obstore
+
+        def keys() -> list[str]:
+            return [m["path"] for chunk in obstore.list(self.client, key + "/") for m in chunk]
+
+        return self.call("list", key, keys)
+
+    def remove(self, key: str) -> None:
+        import obstore
+
+        self.call("delete", key, lambda: obstore.delete(self.client, key))
+        with self._etag_guard:
+            self._etags.pop(key, None)
+
+    def remove_run(self, key: str, tombstone: str) -> None:
+        """Delete every object of the run, ``checkpoint.json`` last: until then a half-deleted
+        run is still a readable run (missing steps run again), never a damaged one."""
+        import obstore
+
+        keys = [k for k in self._keys_under(key) if not k.endswith("/checkpoint.json")]
+        if keys:
+            self.call("delete", key, lambda: obstore.delete(self.client, keys))
+        self.remove(f"{key}/checkpoint.json")
+
+    def remove_staging(self, key: str) -> None:
+        self.remove_run(key, key)
+
+    def keep_aside(self, key: str, kept: str, *, move: bool) -> None:
+        data = self.read(key)
+        self.put(kept, data)
+        if move:
+            self.remove(key)
+
+    def make_run(self, key: str, build: Callable[[str], None], staging: str) -> None:
+        # No rename in object storage: the run's first object is its create-only
+        # checkpoint.json, so the prefix appears with it, whole.
+        build(key)
+
+    def mtime(self, key: str) -> float | None:
+        meta = self._head(key)
+        return meta["last_modified"].timestamp() if meta else None
+
+    def lock(self, name: str, workflow: str) -> LeaseLock:
+        from .lease import LeaseLock
+
+        return LeaseLock(self, name, workflow)
+
+    # -- the startup probe ---------------------------------------------------------------
+
+    def probe(self) -> None:
+        """Refuse an endpoint that ignores conditional writes: the fencing depends on them."""
+        from obstore.exceptions import AlreadyExistsError, PreconditionError
+
+        key = f".probe-{os.getpid()}-{time.monotonic_ns()}"
+        self.put(key, b"probe\n", "create")
+        try:
+            self.put(key, b"probe\n", "create")
+        except (AlreadyExistsError, PreconditionError):
+            return
+        finally:
+            with contextlib.suppress(RemoteStoreError):  # a stray probe key harms nothing
+                self.remove(key)
+        raise RemoteStoreError(
+            f"{self.location}: the endpoint ignores conditional writes (a create-only write "
+            "succeeded twice); runs cannot be fenced there: use another endpoint or a local store"
+        )
+
+
+def _open(bucket: str, prefix: str, location: str) -> S3Store:
+    try:
+        from obstore.store import S3Store
+    except ImportError:
+        raise CheckpointError(
+            f"checkpoints.dir {location} needs the s3 extra: pip install 'invoke-checkpoints[s3]'"
+        ) from None
+    from datetime import timedelta
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT") or ""
+    client: dict[str, Any] = {"connect_timeout": timedelta(seconds=5), "timeout": "30s"}
+    if endpoint.startswith("http://"):
+        client["allow_http"] = True  # a loopback or LAN endpoint (moto, MinIO) without TLS
+    retry: dict[str, Any] = {"max_retries": 3, "retry_timeout": timedelta(seconds=30)}
+    extra: dict[str, Any] = {"endpoint": endpoint} if endpoint else {}
+    mode: Literal["etag"] = "etag"
+    try:
+        return S3Store(
+            bucket,
+            prefix=prefix or None,
+            client_options=client,  # type: ignore[arg-type]  # TypedDict built as a dict
+            retry_config=retry,  # type: ignore[arg-type]  # TypedDict built as a dict
+            conditional_put=mode,
+            **extra,
+        )
+    except Exception as exc:  # obstore's configuration errors
+        raise CheckpointError(f"{location}: cannot open the bucket: {_line(exc)}") from None
+
+
+def _line(exc: BaseException) -> str:
+    """The first line of an obstore error (its debug dump follows on later lines)."""
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
