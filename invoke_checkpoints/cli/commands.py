@@ -114,6 +114,7 @@ def _setup(
         builtins=builtins,
         debug=env_flag(DEBUG_ENV),
         autoload=not env_flag(AUTOLOAD_ENV),
+        config=settings.plugin_config,
     )
     return settings, store, plugins
 
@@ -265,7 +266,18 @@ def status_command(
             return
         run_dir = store.find(definition.name, run_id)
         doc = run_status(store, definition.name, run_dir, auto_dash=_auto_dash(c))
+        _add_metadata(doc, definition)
         print(json.dumps(doc, indent=2) if as_json else render_status(doc))
+
+
+def _add_metadata(doc: dict[str, Any], definition: WorkflowDefinition) -> None:
+    """Each step's ``tags``, ``meta`` and ``group``, from the workflow as defined now."""
+    specs = {spec.name: spec for spec in definition.steps}
+    for step in doc["steps"]:
+        spec = specs.get(step["name"])
+        step["tags"] = sorted(spec.tags) if spec is not None else []
+        step["meta"] = dict(spec.meta) if spec is not None else {}
+        step["group"] = spec.group if spec is not None else None
 
 
 def plugins_command(c: Context, definition: WorkflowDefinition) -> None:

@@ -25,7 +25,10 @@ __all__ = [
     "run_key_error",
 ]
 
-#: Defaults of every ``checkpoints.*`` key. Lists are tuples-as-lists for Invoke's merging.
+#: Defaults of every ``checkpoints.*`` key. ``plugins`` and ``disable_plugins`` default to a
+#: string, not a list: Invoke casts an ``INVOKE_CHECKPOINTS_*`` variable to the type of the
+#: key's current value and refuses lists, so a comma-separated string is what env vars can set
+#: (a list in invoke.yaml is accepted too).
 DEFAULTS: dict[str, Any] = {
     "dir": ".checkpoints",
     "enabled": True,
@@ -36,9 +39,11 @@ DEFAULTS: dict[str, Any] = {
     "max_workers": 0,
     "permissions": "private",
     "fsync": True,
-    "plugins": [],
-    "disable_plugins": [],
+    "plugins": "",
+    "disable_plugins": "",
     "strict_plugins": False,
+    #: Plugin name -> that plugin's own settings (its business, not checked here).
+    "plugin_config": {},
     "lease_seconds": 30,
     "run_key": "",
 }
@@ -48,7 +53,7 @@ DEFAULTS: dict[str, Any] = {
 #: that Invoke hands an ``INVOKE_CHECKPOINTS_<KEY>`` string through as it is: Invoke casts an
 #: environment string to the default's type, and for a boolean any text but "0" and "" is
 #: true ("false" included), an int "abc" is a traceback, a list is refused outright.
-PASSTHROUGH = frozenset(k for k, v in DEFAULTS.items() if not isinstance(v, str))
+PASSTHROUGH = frozenset(k for k, v in DEFAULTS.items() if not isinstance(v, (str, dict)))
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -154,6 +159,39 @@ def _names(key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _plugin_config(value: Any) -> dict[str, dict[str, Any]]:
+    """``checkpoints.plugin_config``: a mapping of plugin names to mappings, as plain dicts."""
+    if value is None:
+        return {}
+    if not _is_mapping(value):
+        raise CheckpointError(
+            f"config checkpoints.plugin_config must map plugin names to settings, got {value!r}"
+        )
+    sections: dict[str, dict[str, Any]] = {}
+    for name, given in dict(value).items():
+        section = {} if given is None else given
+        if not _is_mapping(section):
+            raise CheckpointError(
+                f"config checkpoints.plugin_config.{name} must be a mapping of settings, "
+                f"got {section!r}"
+            )
+        sections[str(name)] = _plain(section)
+    return sections
+
+
+def _is_mapping(value: Any) -> bool:
+    # Invoke hands nested config sections over as DataProxy objects, not dicts.
+    return isinstance(value, dict) or (hasattr(value, "keys") and hasattr(value, "__getitem__"))
+
+
+def _plain(value: Any) -> Any:
+    if _is_mapping(value) and not isinstance(value, (str, bytes)):
+        return {str(k): _plain(value[k]) for k in value}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 class Settings:
     """Validated ``checkpoints.*`` settings for one command.
 
@@ -170,6 +208,7 @@ class Settings:
         "lease_seconds",
         "max_workers",
         "parallel",
+        "plugin_config",
         "plugins",
         "retention_days",
         "root",
@@ -195,6 +234,7 @@ class Settings:
         plugins: tuple[str, ...] = (),
         disable_plugins: tuple[str, ...] = (),
         strict_plugins: bool = False,
+        plugin_config: dict[str, dict[str, Any]] | None = None,
         lease_seconds: float = 30.0,
         run_key: str | None = None,
     ) -> None:
@@ -212,6 +252,7 @@ class Settings:
         self.plugins: tuple[str, ...] = plugins
         self.disable_plugins: tuple[str, ...] = disable_plugins
         self.strict_plugins: bool = strict_plugins
+        self.plugin_config: dict[str, dict[str, Any]] = plugin_config or {}
         self.lease_seconds: float = lease_seconds
         self.run_key: str | None = run_key
 
@@ -255,6 +296,7 @@ class Settings:
             plugins=_names("plugins", merged["plugins"]),
             disable_plugins=_names("disable_plugins", merged["disable_plugins"]),
             strict_plugins=_bool("strict_plugins", merged["strict_plugins"]),
+            plugin_config=_plugin_config(merged["plugin_config"]),
             lease_seconds=_int("lease_seconds", merged["lease_seconds"], 1),
             run_key=_run_key(merged["run_key"]),
         )

@@ -21,13 +21,15 @@ __all__ = ["Step", "StepSpec", "WorkflowDefinition", "build_steps", "check_name"
 
 
 class Step:
-    """A workflow step: ``Step(task, *, name=None, args=None, inputs=())``.
+    """A workflow step: ``Step(task, *, name=None, args=None, inputs=(), tags=(), meta=None)``.
 
     ``args`` are keyword arguments for the task; ``inputs`` are glob patterns relative to the
-    project root (``**`` allowed) whose files decide smart skipping. A bare Task is ``Step(task)``.
+    project root (``**`` allowed) whose files decide smart skipping; ``tags`` (strings) and
+    ``meta`` (JSON values) are for plugins, which see them as ``step.tags`` / ``step.meta``.
+    A bare Task is ``Step(task)``.
     """
 
-    __slots__ = ("args", "inputs", "name", "named", "task")
+    __slots__ = ("args", "inputs", "meta", "name", "named", "tags", "task")
 
     def __init__(
         self,
@@ -36,6 +38,8 @@ class Step:
         name: str | None = None,
         args: Mapping[str, Any] | None = None,
         inputs: Iterable[str] = (),
+        tags: Iterable[str] = (),
+        meta: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(task, Task):
             raise TypeError(f"Step() needs an invoke Task (decorate it with @task), got {task!r}")
@@ -52,6 +56,14 @@ class Step:
                     f"saved (str, int, float, bool, None, list, dict; at most {MAX_DEPTH} "
                     f"levels deep; no NaN, lone surrogates or huge integers), got "
                     f"{type(value).__name__}"
+                )
+        self.tags = _tags(self.name, tags)
+        self.meta = dict(meta or {})
+        for key, value in self.meta.items():
+            if not isinstance(key, str) or encode(value) is None:
+                raise TypeError(
+                    f"Step {self.name!r}: meta[{_short(key)}] must be a JSON value that can be "
+                    "saved"
                 )
         for pattern in self.inputs:
             pure = PurePosixPath(pattern)
@@ -89,13 +101,36 @@ def _short(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _tags(step: str, tags: Iterable[str]) -> frozenset[str]:
+    items = (tags,) if isinstance(tags, str) else tuple(tags)
+    for tag in items:
+        if not isinstance(tag, str) or not tag.strip() or tag != tag.strip():
+            raise TypeError(
+                f"Step {step!r}: tags must be non-empty strings without surrounding spaces, "
+                f"got {tag!r}"
+            )
+    return frozenset(items)
+
+
 class StepSpec:
     """One numbered step as the engine runs it.
 
     Plain slotted classes here, not dataclasses: this module is imported with tasks.py.
     """
 
-    __slots__ = ("aliases", "args", "group", "inputs", "name", "named", "number", "path", "task")
+    __slots__ = (
+        "aliases",
+        "args",
+        "group",
+        "inputs",
+        "meta",
+        "name",
+        "named",
+        "number",
+        "path",
+        "tags",
+        "task",
+    )
 
     def __init__(
         self,
@@ -105,6 +140,8 @@ class StepSpec:
         args: dict[str, Any] | None = None,
         inputs: tuple[str, ...] = (),
         group: int | None = None,
+        tags: frozenset[str] = frozenset(),
+        meta: dict[str, Any] | None = None,
         *,
         named: bool = False,
     ) -> None:
@@ -115,6 +152,8 @@ class StepSpec:
         self.inputs = inputs
         #: Index into ``WorkflowDefinition.groups`` when the step is in a parallel group.
         self.group = group
+        self.tags = tags
+        self.meta: dict[str, Any] = meta or {}
         #: ``Step(name=...)`` was given.
         self.named = named
         #: The task's dotted path in the collection Invoke runs (``docs.build``), once bound.
@@ -251,4 +290,14 @@ def build_steps(
 
 
 def _spec(number: int, step: Step, group: int | None) -> StepSpec:
-    return StepSpec(number, step.name, step.task, step.args, step.inputs, group, named=step.named)
+    return StepSpec(
+        number,
+        step.name,
+        step.task,
+        step.args,
+        step.inputs,
+        group,
+        step.tags,
+        step.meta,
+        named=step.named,
+    )

@@ -24,6 +24,7 @@ __all__ = [
     "is_json",
     "json_shaped",
     "jsonable",
+    "one_line",
     "redact",
     "safe_repr",
     "strict_message",
@@ -43,6 +44,15 @@ def redact(data: Any) -> Any:
     if isinstance(data, list):
         return [redact(v) for v in data]
     return data
+
+
+#: Terminal escape sequences (CSI ... final byte, or ESC + one char) and other control chars.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b.?|[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(text: str) -> str:
+    """A plugin's text (a skip reason) made safe for a table: one line, no escape codes."""
+    return " ".join(_CONTROL.sub(" ", text).split()) or "(no reason given)"
 
 
 def strict_message(failure: str) -> str:

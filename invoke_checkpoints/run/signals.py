@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from subprocess import PIPE, Popen
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from invoke.exceptions import SubprocessPipeError
 from invoke.runners import Local
 
 from ..store.processes import start_ticks
+from .context import GRACE_SECONDS, HookInterrupted
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -228,13 +230,17 @@ class SignalGuard:
 
     Inside a step the signal interrupts the step at once (``KeyboardInterrupt`` or
     :class:`Terminated`); between steps it is only recorded, so a checkpoint write is never
-    cut in half, and :meth:`check` raises at the next safe point.
+    cut in half, and :meth:`check` raises at the next safe point. A plugin hook running in the
+    main thread (:meth:`hook`) gets ``GRACE_SECONDS``; then ``HookInterrupted`` is raised in
+    it (SIGALRM), and hooks called after that are abandoned before they start.
     """
 
     def __init__(self) -> None:
         #: The first signal received, if any.
         self.received: int | None = None
         self._in_step = False
+        self._hooks = 0
+        self._grace_end = 0.0
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> SignalGuard:
@@ -242,9 +248,12 @@ class SignalGuard:
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handle)
+            self._previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, self._alarm)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._previous:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
@@ -252,14 +261,44 @@ class SignalGuard:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is None:
             self.received = signum
+            self._grace_end = time.monotonic() + GRACE_SECONDS
         if signum != signal.SIGINT:
             # SIGHUP/SIGQUIT stop children as SIGTERM does: no core dumps, no nohup escape.
             stop_children(signal.SIGTERM)
+        if self._hooks:
+            # A plugin hook runs: give it what is left of the grace period, then abandon it.
+            signal.setitimer(signal.ITIMER_REAL, max(self._grace_end - time.monotonic(), 1e-3))
+            return
         if self._in_step:
             if signum == signal.SIGINT:
                 # Invoke's runner reacts to KeyboardInterrupt by forwarding it to the child.
                 raise KeyboardInterrupt
             raise Terminated(signum)
+
+    def _alarm(self, signum: int, frame: FrameType | None) -> None:
+        if self._hooks and self.received is not None:
+            raise HookInterrupted(self.received)
+
+    @contextlib.contextmanager
+    def hook(self) -> Iterator[None]:
+        """Where a plugin hook runs: after a signal it may take what is left of the grace
+        period (in the main thread; elsewhere it cannot be interrupted)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        if self.received is not None:
+            left = self._grace_end - time.monotonic()
+            if left <= 0:
+                raise HookInterrupted(self.received)
+            if not self._hooks:
+                signal.setitimer(signal.ITIMER_REAL, left)
+        self._hooks += 1
+        try:
+            yield
+        finally:
+            self._hooks -= 1
+            if not self._hooks and self.received is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0)
 
     @contextlib.contextmanager
     def step(self) -> Iterator[None]:

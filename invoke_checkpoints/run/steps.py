@@ -25,6 +25,7 @@ from .outcomes import (
     exit_code,
     json_shaped,
     jsonable,
+    one_line,
     redact,
     strict_message,
     system_exit_code,
@@ -45,8 +46,9 @@ __all__ = ["StepExecutor"]
 
 
 class StepExecutor:
-    """Step primitives for one invocation; thread-safe (the recorder's mutex serialises writes
-    and hook calls)."""
+    """Step primitives for one invocation; thread-safe (the recorder's mutex serialises writes;
+    the plugin host serialises hook calls, outside that mutex, so a slow hook never holds up
+    another step's checkpoint)."""
 
     def __init__(
         self,
@@ -79,22 +81,24 @@ class StepExecutor:
     # -- announcing --------------------------------------------------------------------------
 
     def notify(self, hook: str, **kwargs: Any) -> None:
-        with self.recorder.mutex:
-            self.plugins.notify(hook, run=self.run, **kwargs)
+        self.plugins.notify(hook, run=self.run, **kwargs)
 
-    def pending(self, spec: StepSpec) -> StepInfo | None:
-        """Announce a step that will not run (complete, skipped) or return it to be run."""
+    def pending(self, spec: StepSpec, *, last: bool = False) -> StepInfo | None:
+        """Announce a step that will not run (complete, skipped) or return it to be run.
+
+        ``last``: nothing runs after it, so a strict failure waits for the run's end.
+        """
         info = StepInfo.of(spec, self.run)
         if spec.number in self.recorder.done:
             self.notify("checkpoints_step_skipped", step=info, reason="already_complete")
-            self.strict_check()
+            self.strict_check(last=last)
             return None
         self.interruption_point(info)
         reason = self.plugins.first("checkpoints_should_skip_step", run=self.run, step=info)
         self.strict_check()
         if reason:
-            self._skip(info, str(reason))
-            self.strict_check()
+            self._skip(info, one_line(str(reason)))
+            self.strict_check(last=last)
             return None
         return info
 
@@ -112,11 +116,12 @@ class StepExecutor:
         )
         with self.recorder.mutex:
             self.recorder.skipped(state)
-            self.plugins.notify("checkpoints_step_skipped", run=self.run, step=info, reason=reason)
+            self.run.record_state(state)
+        self.notify("checkpoints_step_skipped", step=info, reason=reason)
 
     # -- running -----------------------------------------------------------------------------
 
-    def begin(self, spec: StepSpec, info: StepInfo) -> tuple[StepState, float]:
+    def begin(self, spec: StepSpec, info: StepInfo) -> StepState:
         """Write the ``running`` state and fire ``checkpoints_step_start``."""
         with self.recorder.mutex:
             count, earlier = self.recorder.earlier_attempts(spec.number)
@@ -135,8 +140,27 @@ class StepExecutor:
             # Not fsynced: until the marker exists the step runs again after any crash.
             self.recorder.write_state(state, sync=False)
             self._running[spec.number] = state
-            self.plugins.notify("checkpoints_step_start", run=self.run, step=info)
-        return state, time.monotonic()
+            self.run.record_state(state)
+        self.notify("checkpoints_step_start", step=info)
+        return state
+
+    def execute(
+        self, spec: StepSpec, info: StepInfo, spent: list[float], config: Config | None = None
+    ) -> Any:
+        """Run the step's task inside the ``checkpoints_run_step`` wrappers; returns its result.
+
+        ``spent`` receives the seconds the task itself took (each execution, retries
+        included): a step's duration never counts hook or wrapper time.
+        """
+
+        def once() -> Any:
+            started = time.monotonic()
+            try:
+                return self.call_task(spec, config)
+            finally:
+                spent.append(time.monotonic() - started)
+
+        return self.plugins.run_step(once, self.run, info)
 
     def call_task(self, spec: StepSpec, config: Config | None = None) -> Any:
         """Run the step's task with its pre/post tasks, the way Invoke's Executor runs them.
@@ -212,36 +236,40 @@ class StepExecutor:
         self,
         state: StepState,
         info: StepInfo,
-        started: float,
+        spent: list[float],
         error: BaseException | None,
         result: Any = None,
     ) -> None:
-        """Record the outcome: state file, checkpoint.json, then the marker (the commit point)."""
+        """Record the outcome: state file, checkpoint.json, then the marker (the commit point).
+
+        Measured before waiting for the recorder: another step's checkpoint or hook never
+        lengthens this one's duration.
+        """
+        duration, completed_at = round(sum(spent), 3), utcnow()
         if error is None and result is not None and json_shaped(result):
             info.outputs["result"] = result  # saved in a safe form, with a warning, if need be
         with self.recorder.mutex:
             self._running.pop(state.step, None)
             state.child_pid = state.child_started = None
-            state.duration_seconds = round(time.monotonic() - started, 3)
-            state.completed_at = utcnow()
+            state.duration_seconds = duration
+            state.completed_at = completed_at
             state.outputs = jsonable(info.outputs, info.warnings, "outputs")
             state.warnings = [clean_text(str(w)) for w in info.warnings]
             if error is None:
                 state.status, state.exit_code = StepStatus.COMPLETED, 0
                 self.recorder.commit(state, self.run)
-                self.plugins.notify(
-                    "checkpoints_step_complete", run=self.run, step=info, state=state
-                )
-                return
-            interrupted = isinstance(error, (KeyboardInterrupt, Terminated))
-            interrupted = interrupted or self.guard.received is not None
-            state.status = StepStatus.INTERRUPTED if interrupted else StepStatus.FAILED
-            state.exit_code = exit_code(error, self.guard.received)
-            state.errors = [error_text(error)]
-            self.recorder.write_state(state)
-            self.plugins.notify(
-                "checkpoints_step_failed", run=self.run, step=info, state=state, error=error
-            )
+            else:
+                interrupted = isinstance(error, (KeyboardInterrupt, Terminated))
+                interrupted = interrupted or self.guard.received is not None
+                state.status = StepStatus.INTERRUPTED if interrupted else StepStatus.FAILED
+                state.exit_code = exit_code(error, self.guard.received)
+                state.errors = [error_text(error)]
+                self.recorder.write_state(state)
+            self.run.record_state(state)
+        if error is None:
+            self.notify("checkpoints_step_complete", step=info, state=state)
+        else:
+            self.notify("checkpoints_step_failed", step=info, state=state, error=error)
 
     # -- stopping ----------------------------------------------------------------------------
 
@@ -294,16 +322,21 @@ class StepExecutor:
             recorder.finish(self.run, status, current)
             self.run.status = status.value
             noted = len(recorder.warnings)
-            self.plugins.notify("checkpoints_workflow_finish", run=self.run, status=status.value)
+        self.notify("checkpoints_workflow_finish", status=status.value)
+        with recorder.mutex:
             if recorder.cp is not None and len(recorder.warnings) > noted:
                 # A finish hook raised: keep its warning (the final status is already on disk).
                 recorder.save(self.run, current=recorder.cp.current_step)
 
-    def strict_check(self) -> None:
+    def strict_check(self, *, last: bool = False) -> None:
         """With ``checkpoints.strict_plugins``, a hook that raised fails the run here.
 
-        Called only where every checkpoint file is consistent (between steps).
+        Called only where every checkpoint file is consistent (between steps). ``last``: no
+        step runs after this point, so the run ends as it is (completed) and the engine exits
+        1 after recording it (docs/plugins.md, "Strict mode").
         """
+        if last or self.plugins.strict_failure is None:
+            return
         failure = self.plugins.take_strict_failure()
         if failure is None:
             return
