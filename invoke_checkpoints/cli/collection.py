@@ -270,7 +270,7 @@ def _maintenance_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
     tasks: list[Task[Any]] = []
 
     def repair(c: Context, run: str | None = None, dry_run: bool = False) -> None:
-        from .commands import repair_command
+        from .maintenance import repair_command
 
         repair_command(c, _bound(definition), run, dry_run=dry_run)
 
@@ -290,7 +290,7 @@ def _maintenance_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
         all: bool = False,
         dry_run: bool = False,
     ) -> None:
-        from .commands import clean_command
+        from .maintenance import clean_command
 
         clean_command(
             c,
