@@ -22,13 +22,21 @@ def report_task(definition: WorkflowDefinition) -> Task[Any]:
     def report(
         c: Context,
         run: str | None = None,
-        last: int = -1,  # -1: not given (--last=0 is refused, not taken for "not given")
+        last: str | None = None,  # a string: `--last=abc` is our one-line error, not Invoke's
         output: str | None = None,
         open: bool = False,
     ) -> None:
+        from invoke.exceptions import Exit
+
+        from ..errors import USAGE_EXIT_CODE
         from .report import report_command
 
-        last_n = None if last == -1 else last
+        last_n = None
+        if last is not None:
+            if not last.strip().lstrip("-").isdigit():
+                message = f"invoke-checkpoints: --last must be a whole number, got {last!r}"
+                raise Exit(message, USAGE_EXIT_CODE)
+            last_n = int(last)
         report_command(c, definition, run_id=run, last=last_n, output=output, open_it=open)
 
     report.__doc__ = (

@@ -316,5 +316,9 @@ def _brief(value: Any) -> str:
         return f"<step {value.number} {value.name}>"
     if isinstance(value, RunInfo):
         return f"<run {value.workflow_id or value.name} {value.status}>"
+    if isinstance(value, dict):  # a plugin's environment may hold secrets: keys only
+        keys = ", ".join(sorted(str(k) for k in value))
+        shown = f"<dict with keys {keys}>"
+        return shown if len(shown) <= 60 else shown[:57] + "...>"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

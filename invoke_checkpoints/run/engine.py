@@ -232,4 +232,5 @@ class Engine:
                 env.update(result)
             else:
                 env[name] = result
-        return dict(redact(jsonable(env, steps.recorder.warnings, "environment")))
+        # Redacted by key first: a value saved as its repr (not JSON) must not carry a secret.
+        return dict(redact(jsonable(redact(env), steps.recorder.warnings, "environment")))

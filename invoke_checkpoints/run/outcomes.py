@@ -11,6 +11,7 @@ from typing import Any
 
 from invoke.exceptions import Exit, UnexpectedExit
 
+from ..errors import USAGE_EXIT_CODE, CheckpointError
 from ..store.redaction import redact_text
 from .jsonsafe import MAX_DEPTH, clean_text, encode
 from .signals import Terminated, exit_code_for
@@ -100,6 +101,31 @@ def jsonable(data: dict[str, Any], warnings: list[str], what: str) -> dict[str, 
 _SNAPSHOT_TRIES = 1000
 
 
+#: The most a step's ``outputs``, or the run's ``vars``, may take once encoded. Readers refuse
+#: a state file or checkpoint.json over 64 MiB, so what would not fit is never written.
+MAX_SAVED = 16 * 1024 * 1024
+
+
+def bounded(data: dict[str, Any], warnings: list[str], what: str) -> dict[str, Any]:
+    """``data`` (already JSON-safe) within ``MAX_SAVED``: the largest values are replaced by a
+    note, with a warning each, until it fits. The step that produced them stays succeeded."""
+    sizes = {key: len(json.dumps(value)) for key, value in data.items()}
+    total = sum(sizes.values())
+    if total <= MAX_SAVED:
+        return data
+    kept = dict(data)
+    for key in sorted(sizes, key=sizes.__getitem__, reverse=True):
+        if total <= MAX_SAVED:
+            break
+        kept[key] = f"<not saved: {sizes[key]} bytes of JSON, over the {MAX_SAVED} limit>"
+        total -= sizes[key]
+        warnings.append(
+            f"{what}[{key!r}] is {sizes[key]} bytes of JSON, more than a checkpoint keeps "
+            f"({MAX_SAVED}); saved as a note instead"
+        )
+    return kept
+
+
 def _jsonable(data: dict[str, Any], warnings: list[str], what: str) -> dict[str, Any]:
     items = list(data.items())
     if all(type(key) is str for key, _ in items):
@@ -138,7 +164,8 @@ def exit_code(error: BaseException, received: int | None) -> int:
         return int(error.code)
     if isinstance(error, SystemExit):
         return system_exit_code(error)
-    return 1
+    # A CheckpointError in a step (outputs_of("typo")): invoke leaves with 2, the record agrees.
+    return USAGE_EXIT_CODE if isinstance(error, CheckpointError) else 1
 
 
 def system_exit_code(error: SystemExit) -> int:

@@ -32,7 +32,7 @@ from ..store.models import (
     StepStatus,
     utcnow,
 )
-from .outcomes import jsonable
+from .outcomes import bounded, jsonable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -272,7 +272,7 @@ class Recorder:
                 cp.completed_steps = sorted(self.done)
             cp.current_step = current
             cp.last_checkpoint = utcnow()
-            cp.vars = jsonable(run.vars, cp.warnings, "vars")
+            cp.vars = bounded(jsonable(run.vars, cp.warnings, "vars"), cp.warnings, "vars")
             # Serialised, so that a list in vars changed in place counts as a change. No
             # sort_keys: a nested dict may mix key types (jsonable accepted it as it is).
             synced = (json.dumps(cp.vars), len(cp.warnings))

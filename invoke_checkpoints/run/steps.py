@@ -20,6 +20,7 @@ from .context import StepInfo
 from .isolation import CallLedger, StartPoint
 from .naming import step_signature
 from .outcomes import (
+    bounded,
     clean_text,
     error_text,
     exit_code,
@@ -254,7 +255,8 @@ class StepExecutor:
             state.child_pid = state.child_started = None
             state.duration_seconds = duration
             state.completed_at = completed_at
-            state.outputs = jsonable(info.outputs, info.warnings, "outputs")
+            outputs = jsonable(info.outputs, info.warnings, "outputs")
+            state.outputs = bounded(outputs, info.warnings, "outputs")
             state.warnings = [clean_text(str(w)) for w in info.warnings]
             if error is None:
                 state.status, state.exit_code = StepStatus.COMPLETED, 0

@@ -126,7 +126,24 @@ def atomic_write(
 
 
 def write_file(path: Path, data: bytes, *, durable: bool = True, mode: int = 0o600) -> None:
-    """Write a file of the user's outside the store (an exported run, a report) atomically."""
+    """Write a file of the user's outside the store (an exported run, a report) atomically.
+
+    Replacing is only for a regular file (or none): a symbolic link, FIFO, device or directory
+    at ``path`` is refused with ``IsADirectoryError``/``FileExistsError`` naming what it is, so
+    that ``--output`` never swaps a link or a device node for a plain file."""
+    import stat as _stat
+
+    with contextlib.suppress(FileNotFoundError):
+        mode_now = os.lstat(path).st_mode
+        if not _stat.S_ISREG(mode_now):
+            kind = (
+                "a symbolic link"
+                if _stat.S_ISLNK(mode_now)
+                else "a directory"
+                if _stat.S_ISDIR(mode_now)
+                else "a FIFO, socket or device"
+            )
+            raise FileExistsError(errno.EEXIST, f"it is {kind}, not a regular file", str(path))
     dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
         atomic_write(dir_fd, path.name, data, durable=durable, mode=mode)

@@ -225,9 +225,11 @@ class RunDir:
 
     def _numbered(self, key: str, pattern: re.Pattern[str]) -> set[int]:
         found: set[int] = set()
-        for name, kind in self.backend.listing(key):
+        for name, _kind in self.backend.listing(key):
             m = pattern.match(name)
-            if m and kind in ("file", "link"):
+            # Anything so named counts (a link, a directory, a FIFO too), so that reading it
+            # refuses the run instead of a step running again and failing to write its marker.
+            if m:
                 found.add(int(m.group(1)))
         return found
 
