@@ -98,6 +98,12 @@ def _setup(
         debug=env_flag(DEBUG_ENV),
         autoload=not env_flag(AUTOLOAD_ENV),
     )
+    for name in plugins.unknown_blocked():
+        print(
+            f"invoke-checkpoints: warning: checkpoints.disable_plugins names no plugin {name!r}, "
+            f"ignored (plugins: {', '.join(plugins.origins)})",
+            file=sys.stderr,
+        )
     return settings, store, plugins
 
 
@@ -133,6 +139,7 @@ def run_command(
 
             request = dataclasses.replace(request, run_key=settings.run_key)
         check_request(definition, store, request)
+        _check_target(definition, store, request)
         if dry_run or explain:
             from ..run.plan import Plan
 
@@ -164,6 +171,15 @@ def run_command(
             _run_locked(c, definition, settings, store, plugins, lock, request, quiet=quiet)
         finally:
             lock.release()
+
+
+def _check_target(definition: WorkflowDefinition, store: Store, request: Request) -> None:
+    """The run ``--resume=ID`` or ``--resume-from`` names must exist before anything (the
+    store, its lock) is created; ``resolve`` decides again under the lock."""
+    if request.run_id is not None:
+        store.run(definition.name, request.run_id)
+    elif request.resume_from is not None and request.run_key is None:
+        store.find(definition.name, None)
 
 
 def _invoke_dry(c: Context) -> bool:
@@ -311,7 +327,9 @@ def clean_command(
             raise CheckpointError(f"--older-than must be >= 0 days, got {older_than}")
         if keep is not None and keep < 0:
             raise CheckpointError(f"--keep must be >= 0, got {keep}")
-        if not everything and older_than is None and keep is None:
+        if not everything and older_than is None:
+            # --keep alone protects the newest N from the retention policy; it removes nothing
+            # the policy would keep.
             if settings.retention_days <= 0:
                 print("checkpoints.retention_days is 0 (keep forever): nothing to clean")
                 return

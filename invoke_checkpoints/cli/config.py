@@ -8,12 +8,13 @@ config all override it the usual Invoke way.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError
 
-__all__ = ["DEFAULTS", "Settings", "env_flag", "run_key_error"]
+__all__ = ["DEFAULTS", "OTHER_ENV", "Settings", "env_flag", "run_key_error", "unknown_env_warnings"]
 
 #: Defaults of every ``checkpoints.*`` key. Lists are tuples-as-lists for Invoke's merging.
 DEFAULTS: dict[str, Any] = {
@@ -32,6 +33,29 @@ DEFAULTS: dict[str, Any] = {
     "lease_seconds": 30,
     "run_key": "",
 }
+
+
+#: ``INVOKE_CHECKPOINTS_*`` variables that are not ``checkpoints.*`` keys: read directly
+#: (plugin autoload and debug tracing, docs/plugins.md; FAULT: the crash tests' fault hook).
+OTHER_ENV = ("DISABLE_PLUGIN_AUTOLOAD", "DEBUG", "FAULT")
+_ENV_PREFIX = "INVOKE_CHECKPOINTS_"
+
+
+def unknown_env_warnings(environ: dict[str, str] | os._Environ[str] = os.environ) -> list[str]:
+    """One line per ``INVOKE_CHECKPOINTS_*`` variable that means nothing (Invoke ignores
+    a variable that matches no config key): a typo must not go unnoticed."""
+    known = sorted(key.upper() for key in (*DEFAULTS, *OTHER_ENV))
+    lines = []
+    for name in sorted(environ):
+        suffix = name[len(_ENV_PREFIX) :]
+        if not name.startswith(_ENV_PREFIX) or suffix in known:
+            continue
+        import difflib
+
+        close = difflib.get_close_matches(suffix, known, n=1)
+        hint = f"did you mean {_ENV_PREFIX}{close[0]}?" if close else f"known: {', '.join(known)}"
+        lines.append(f"invoke-checkpoints: warning: {name} is not a setting, ignored ({hint})")
+    return lines
 
 
 def env_flag(name: str) -> bool:
@@ -168,6 +192,8 @@ class Settings:
                 f"unknown config key checkpoints.{unknown[0]} (known keys: {known})"
             )
         root = _project_root(config) or fallback_root
+        for line in unknown_env_warnings():
+            print(line, file=sys.stderr)
         return cls(
             dir=_store_dir(str(merged["dir"]), root),
             root=root,
