@@ -48,9 +48,10 @@ def maintenance_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
         )
 
     clean.__doc__ = (
-        f"Remove old runs of workflow '{name}': [--older-than=DAYS] [--keep=N] [--all] "
-        "[--dry-run]. Without --all or --older-than, runs older than checkpoints.retention_days "
-        "go; --keep=N protects the newest N runs from whatever else would remove them. The run "
+        f"Remove old runs of workflow '{name}' (default: older than checkpoints.retention_days)."
+        f"\n\n    invoke {name}.clean [--older-than=DAYS] [--keep=N] [--all] [--dry-run]\n\n"
+        "Without --all or --older-than, the runs older than checkpoints.retention_days go; "
+        "--keep=N protects the newest N runs from whatever else would remove them. The run "
         "active now is never removed."
     )
     tasks.append(

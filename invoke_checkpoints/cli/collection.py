@@ -172,8 +172,9 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
         )
 
     run.__doc__ = help_text or (
-        f"Run workflow '{name}': {listing}. --resume continues the latest run, from its "
-        "failed or interrupted step."
+        f"Run workflow '{name}': {listing}. --resume continues a run.\n\n"
+        "--resume continues the latest run of the workflow if it did not complete: its failed "
+        "or interrupted step starts again from its beginning, completed steps never run again."
     )
     help_run = {
         "resume": "continue the latest run if it did not complete, or run ID (--resume=ID)",
@@ -196,8 +197,8 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
         _start(c, definition, resume=True, run_id=run, **_flags(locals()))
 
     resume.__doc__ = (
-        f"Continue a run of workflow '{name}' (the latest by default): "
-        f"`invoke {name}.resume --run=ID` is `invoke {name} --resume=ID`."
+        f"Continue a run of workflow '{name}' (the latest by default).\n\n"
+        f"`invoke {name}.resume --run=ID [flags]` is `invoke {name} --resume=ID [flags]`."
     )
     help_resume = {"run": "run id to continue (default: the latest run)", **_RUN_HELP}
     return [
