@@ -1,5 +1,6 @@
-"""Where the time goes: cProfile of ``invoke workflow`` (N no-op steps), ``workflow.status`` and
-``invoke --list``, plus ``-X importtime`` of the last two.
+"""Where the time goes: cProfile of ``invoke workflow`` (N no-op steps, and 10 for the fixed
+start-up, P6), ``workflow.status`` and ``invoke --list``, plus ``-X importtime`` of the
+10-step ``invoke workflow``, ``workflow.status`` and ``--list``.
 
     python bench/hotspots.py [--steps 1000] [--top 25] [--out bench/results/profiles]
 
@@ -95,7 +96,9 @@ def profile(cwd: Path, args: list[str], dest: Path, top: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/hotspots.py", description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000, help="steps of the profiled workflow")
-    parser.add_argument("--list-tasks", type=int, default=10, help="tasks for --list/status")
+    parser.add_argument(
+        "--list-tasks", type=int, default=10, help="tasks for --list/status/the small workflow"
+    )
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "profiles")
     args = parser.parse_args(argv)
@@ -112,9 +115,11 @@ def main(argv: list[str] | None = None) -> int:
             run_once(invoke_cmd("workflow"), proj, env)
         reports = [
             profile(big, ["workflow"], args.out / f"workflow{args.steps}.prof", args.top),
+            profile(small, ["workflow"], args.out / f"workflow{args.list_tasks}.prof", args.top),
             profile(small, ["workflow.status"], args.out / "status.prof", args.top),
             profile(small, ["--list"], args.out / "list.prof", args.top),
             profile(big, ["workflow.status"], args.out / f"status{args.steps}.prof", args.top),
+            import_times(small, ["workflow"], args.top),
             import_times(small, ["--list"], args.top),
             import_times(small, ["workflow.status"], args.top),
         ]

@@ -1,4 +1,5 @@
-"""Timing primitives: whole-process wall time of ``invoke``, medians, one raw durable write."""
+"""Timing primitives: whole-process wall time and peak RSS of ``invoke``, medians, one raw
+durable write."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ __all__ = [
     "precompile_package",
     "raw_durable_write_ms",
     "run_cases",
+    "run_measured",
     "run_once",
 ]
 
@@ -44,26 +47,42 @@ def invoke_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "invoke", *args]
 
 
+def run_measured(
+    cmd: Sequence[str], cwd: Path, env: dict[str, str], *, expect_failure: bool = False
+) -> tuple[float, int]:
+    """Run ``cmd`` to completion: its wall time in seconds and its own peak RSS in KiB.
+
+    The peak RSS comes from ``os.wait4`` on that one process (``ru_maxrss`` of
+    ``RUSAGE_CHILDREN`` is a maximum over every child ever waited for, useless across several).
+    A non-zero exit is an error, or with ``expect_failure`` a zero exit is.
+    """
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: wait4 must reap the process
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            list(cmd),
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        if (proc.returncode != 0) != expect_failure:
+            err.seek(0)
+            tail = err.read().decode(errors="replace").strip().splitlines()[-15:]
+            raise RuntimeError(
+                f"{' '.join(cmd[:6])}{' ...' if len(cmd) > 6 else ''} in {cwd} exited "
+                f"{proc.returncode}{' (a failure was expected)' if expect_failure else ''}:\n"
+                + "\n".join(tail)
+            )
+    return elapsed, usage.ru_maxrss  # KiB on Linux
+
+
 def run_once(cmd: Sequence[str], cwd: Path, env: dict[str, str]) -> float:
     """Run ``cmd`` to completion; its wall time in seconds. A non-zero exit is an error."""
-    started = time.perf_counter()
-    proc = subprocess.run(
-        list(cmd),
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        check=False,
-    )
-    elapsed = time.perf_counter() - started
-    if proc.returncode != 0:
-        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-15:]
-        raise RuntimeError(
-            f"{' '.join(cmd[:6])}{' ...' if len(cmd) > 6 else ''} in {cwd} exited "
-            f"{proc.returncode}:\n" + "\n".join(tail)
-        )
-    return elapsed
+    return run_measured(cmd, cwd, env)[0]
 
 
 @dataclass
@@ -83,7 +102,12 @@ class Case:
     #: seconds, which lands on the next timed command: on a disk mounted with ``discard`` it
     #: slowed later rounds of the 1,000-step workflow from 3.5 s to 10 s, round after round.
     trash: Path | None = None
+    #: Called (untimed) before every run of the command, warm-ups included: puts in place
+    #: what the command needs, e.g. a failed run for ``--resume`` to continue.
+    prepare: Callable[[], None] | None = None
     samples: list[float] = field(default_factory=list)
+    #: Peak RSS (KiB) of each timed run, beside ``samples``.
+    rss_kib: list[int] = field(default_factory=list)
     #: Entries of ``reset_dir`` after the warm-up; ``None``: it did not exist then.
     _baseline: set[str] | None = None
 
@@ -119,6 +143,8 @@ def run_cases(
     other processes on the machine drifts over all of them alike rather than over one."""
     for case in cases:
         for _ in range(case.warmups):
+            if case.prepare is not None:
+                case.prepare()
             run_once(case.cmd, case.cwd, env)
     for case in cases:  # after every warm-up: cases may share a store
         case._snapshot()
@@ -127,7 +153,11 @@ def run_cases(
         progress(f"round {n + 1}/{rounds}")
         for case in cases:
             if len(case.samples) < case.reps:
-                case.samples.append(run_once(case.cmd, case.cwd, env))
+                if case.prepare is not None:
+                    case.prepare()
+                seconds, rss = run_measured(case.cmd, case.cwd, env)
+                case.samples.append(seconds)
+                case.rss_kib.append(rss)
                 case._reset()
     return {c.key: c for c in cases}
 

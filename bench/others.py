@@ -1,6 +1,13 @@
-"""Optional comparison: per-task cost of doit and pytask, when they are installed here.
+"""Optional comparison: per-task cost of doit and pytask, when they are installed here
+(``pip install doit pytask`` in the environment that runs the harness).
 
-Nothing is installed for this; a tool that is missing (or fails) is reported as such.
+Nothing is installed by the harness; a tool that is missing (or fails) is reported as such.
+Each runs with its default state settings, every task executed in every run:
+
+* doit: tasks without dependencies always run; its state (a dbm file) is written once, at
+  exit, so a SIGKILL loses every task completed so far.
+* pytask: ``--force`` (otherwise unchanged tasks are skipped); its state is an SQLite
+  database written durably as tasks complete.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ import importlib.util
 import sys
 from typing import TYPE_CHECKING, Any
 
+from bench.figures import paired
 from bench.measure import Case, run_cases
 
 if TYPE_CHECKING:
@@ -18,6 +26,12 @@ if TYPE_CHECKING:
 __all__ = ["TOOLS", "measure_others"]
 
 TOOLS = ("doit", "pytask")
+#: How each tool is run, and where its state goes (reported beside its figure).
+_ARGS = {"doit": [], "pytask": ["--force"]}
+_STATE = {
+    "doit": "state in a dbm file written at exit",
+    "pytask": "state in SQLite, durable per task; --force",
+}
 
 
 def _doit_source(n: int) -> str:
@@ -51,17 +65,19 @@ def measure_others(
     reps: int,
     env: dict[str, str],
     progress: Callable[[str], None],
+    warmups: int = 1,
 ) -> dict[str, Any]:
     """``{tool: {"ms_per_task": ...} | {"skipped": why}}``: marginal ms per no-op task between
-    ``small`` and ``big`` tasks, whole process, like plain invoke's figure."""
+    ``small`` and ``big`` tasks, whole process, like plain invoke's figure (median over
+    interleaved rounds of the per-round difference)."""
     results: dict[str, Any] = {}
     for tool in TOOLS:
         if importlib.util.find_spec(tool) is None:
             results[tool] = {"skipped": "not installed"}
             continue
-        cmd = [sys.executable, "-m", tool]
+        cmd = [sys.executable, "-m", tool, *_ARGS[tool]]
         cases = [
-            Case(f"{tool}{n}", cmd, _project(workdir / f"{tool}_{n}", tool, n), reps)
+            Case(f"{tool}{n}", cmd, _project(workdir / f"{tool}_{n}", tool, n), reps, warmups)
             for n in (small, big)
         ]
         try:
@@ -69,10 +85,12 @@ def measure_others(
         except (OSError, RuntimeError) as exc:
             results[tool] = {"skipped": f"failed: {str(exc).splitlines()[0]}"}
             continue
-        lo, hi = timed[f"{tool}{small}"].median, timed[f"{tool}{big}"].median
+        lo, hi = timed[f"{tool}{small}"], timed[f"{tool}{big}"]
         results[tool] = {
-            "ms_per_task": (hi - lo) / (big - small) * 1000.0,
-            f"median_s_{small}": lo,
-            f"median_s_{big}": hi,
+            "ms_per_task": paired(hi.samples, lo.samples, float.__sub__) / (big - small) * 1000,
+            f"median_s_{small}": lo.median,
+            f"median_s_{big}": hi.median,
+            "command": " ".join(cmd[1:]),
+            "state": _STATE[tool],
         }
     return results

@@ -4,7 +4,7 @@
 --resume`` and ``invoke workflow.status``. Everything a tasks.py or a plugin needs is importable
 from here; the layers below (``store``, ``run``, ``cli``, ``plugins``) are internal.
 
-Importing this package stays cheap: pluggy, pydantic and filelock load only when a workflow
+Importing this package stays cheap: pluggy and pydantic load only when a workflow
 command runs (or when a plugin imports ``hookimpl`` / ``StepState``).
 """
 
@@ -20,8 +20,10 @@ from .errors import (
     InvalidRunIdError,
     LockHeldError,
     NotInStepError,
+    StoreWriteError,
     UnknownRunError,
     UnknownStepError,
+    UntrustedStoreError,
 )
 from .run.definition import Step
 
@@ -45,8 +47,10 @@ __all__ = [
     "Step",
     "StepInfo",
     "StepState",
+    "StoreWriteError",
     "UnknownRunError",
     "UnknownStepError",
+    "UntrustedStoreError",
     "__version__",
     "current_step",
     "hookimpl",

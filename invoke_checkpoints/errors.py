@@ -20,8 +20,10 @@ __all__ = [
     "LockHeldError",
     "NotInStepError",
     "RemoteStoreError",
+    "StoreWriteError",
     "UnknownRunError",
     "UnknownStepError",
+    "UntrustedStoreError",
 ]
 
 #: Exit code for every user-caused error (bad flag, unknown run, corrupt file, lock held).
@@ -83,3 +85,29 @@ class RemoteStoreError(CheckpointError):
 
 class NotInStepError(CheckpointError, RuntimeError):
     """``current_step()`` was called outside a running workflow step."""
+
+
+class StoreWriteError(CheckpointError):
+    """The store could not write a file: disk full, read-only file system, a store path that
+    is not a directory, no permission. The message names the path and the errno; nothing
+    already written is lost (every write is atomic), and ``--resume`` continues once the cause
+    is fixed."""
+
+    #: The ``errno`` of the failed system call (``errno.ENOSPC``...), when one is known.
+    errno: int | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        run_id: str | None = None,
+        path: Path | None = None,
+        errno: int | None = None,
+    ) -> None:
+        super().__init__(message, run_id=run_id, path=path)
+        self.errno = errno
+
+
+class UntrustedStoreError(CheckpointError):
+    """A store file or directory another local user could have planted or changed: owned by
+    someone else, or writable by group or others. Refused like ssh's ``StrictModes``."""

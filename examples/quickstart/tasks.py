@@ -6,6 +6,7 @@ Run the whole demonstration with ``invoke demo`` (from this directory), or drive
     invoke pipeline            # fetch, transform (fails the first time), publish
     invoke pipeline.status     # where the run stands
     invoke pipeline --resume   # continues at transform; fetch does not run again
+    invoke pipeline.report     # a timeline of the run, as one HTML file (prints its path)
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def publish(c: Context) -> None:
 
 @task
 def demo(c: Context) -> None:
-    """Run the pipeline, watch it fail, look at its status, resume it."""
+    """Run the pipeline, watch it fail, look at its status, resume it, write its report."""
     scratch = tempfile.mkdtemp(prefix="invoke-checkpoints-quickstart-")
     env = {"QUICKSTART_WORK": scratch, "INVOKE_CHECKPOINTS_DIR": f"{scratch}/.checkpoints"}
     invoke = f"{sys.executable} -m invoke --search-root {Path(__file__).parent}"
@@ -64,7 +65,10 @@ def demo(c: Context) -> None:
     ]:
         print(f"\n$ invoke {command}      # {title}", flush=True)
         c.run(f"{invoke} {command}", env=env, warn=warn)
-    print(f"\nCheckpoints of this demo are in {scratch}/.checkpoints")
+    print("\n$ invoke pipeline.report      # 5. its timeline, one HTML file", flush=True)
+    report = c.run(f"{invoke} pipeline.report", env=env, hide="out").stdout.strip()
+    print(f"Checkpoints of this demo are in {scratch}/.checkpoints")
+    print(f"Report (open it in a browser): {report}")
 
 
 ns = Collection(fetch, transform, publish, demo)

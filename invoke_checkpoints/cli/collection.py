@@ -1,7 +1,7 @@
 """The Invoke adapter: ``workflow(...)`` builds a Collection of tasks with their flags.
 
 This runs when tasks.py is imported, for every Invoke command, so it imports nothing heavy:
-the engine, pydantic models and filelock load only when a workflow task actually runs.
+the engine and the pydantic models load only when a workflow task actually runs.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ..run.definition import Step, WorkflowDefinition, build_steps
 from .admin import maintenance_tasks, remote_tasks
 from .binding import bound, make_task
 from .config import DEFAULTS
+from .report_task import report_task
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -228,7 +229,7 @@ def _check_run_key(run_key: str | None) -> None:
 
 
 def _read_only_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
-    """``status``, ``list`` and ``plugins``: they never write."""
+    """``status``, ``list``, ``report`` and ``plugins``: they never touch a run."""
     name = definition.name
     tasks: list[Task[Any]] = []
 
@@ -259,6 +260,8 @@ def _read_only_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
             help={"all": "every run, not only the latest 20", "json": "print one JSON document"},
         )
     )
+
+    tasks.append(report_task(definition))
 
     def plugins(c: Context) -> None:
         from .commands import plugins_command

@@ -58,8 +58,11 @@ def _user_errors(definition: WorkflowDefinition) -> Iterator[None]:
         raise Exit(code=1) from None
 
 
-def _settings_store(c: Context, definition: WorkflowDefinition) -> tuple[Settings, Store]:
-    """Settings and store only: the read-only commands need no plugin host."""
+def _settings_store(
+    c: Context, definition: WorkflowDefinition, *, readonly: bool = False
+) -> tuple[Settings, Store]:
+    """Settings and store only: the read-only commands need no plugin host. A ``readonly``
+    store (``status``, ``list``) never writes, so a reader who may not write can use them."""
     from ..store.runs import Store
 
     settings = Settings.from_config(c.config, definition.origin)
@@ -68,6 +71,7 @@ def _settings_store(c: Context, definition: WorkflowDefinition) -> tuple[Setting
         durable=settings.fsync,
         shared=settings.shared,
         lease_seconds=settings.lease_seconds,
+        readonly=readonly,
     )
     return settings, store
 
@@ -207,7 +211,11 @@ def _run_locked(
     *,
     quiet: bool = False,
 ) -> None:
-    """Start or resume the decided run while holding the workflow's lock."""
+    """Start or resume the decided run while holding the workflow's lock.
+
+    The runs guard (``store/lock.py``) is held from ``lock.acquire()`` until the run is
+    recorded in the lock's owner file: ``clean`` never removes the run being validated,
+    created or resumed, and retention runs under it too."""
     from ..run.engine import Engine
     from ..run.resolve import resolve
 
@@ -225,8 +233,11 @@ def _run_locked(
     run_dir = decision.run_dir
     if run_dir is None:
         _retention(settings, store, definition, keep_run=None)
-        engine.new_run(decision.run_key)
+        engine.new_run(decision.run_key)  # records its run as soon as it exists
         return
+    store.sweep(definition.name)  # a new run sweeps as it is created
+    if not decision.already_complete:
+        _retention(settings, store, definition, keep_run=run_dir.run_id)
     lock.record(run_dir.run_id)
     if decision.already_complete:
         print(
@@ -234,7 +245,6 @@ def _run_locked(
             f"(start a new run with `invoke {definition.name}`)"
         )
         return
-    _retention(settings, store, definition, keep_run=run_dir.run_id)
     engine.resume(decision)
 
 
@@ -246,7 +256,7 @@ def status_command(
     from .render import render_status
 
     with _user_errors(definition):
-        _, store = _settings_store(c, definition)
+        _, store = _settings_store(c, definition, readonly=True)
         if run_id is None:
             run_id = store.latest(definition.name)
         if run_id is None:
@@ -298,7 +308,7 @@ def list_command(
     from .render import render_list
 
     with _user_errors(definition):
-        _, store = _settings_store(c, definition)
+        _, store = _settings_store(c, definition, readonly=True)
         rows = list_runs(store, definition.name, limit=None if show_all else 20)
         if as_json:
             print(json.dumps(list_document(definition.name, store, rows), indent=2))
@@ -334,17 +344,24 @@ def clean_command(
                 print("checkpoints.retention_days is 0 (keep forever): nothing to clean")
                 return
             older_than = float(settings.retention_days)
-        plan = plan_clean(
-            store, definition.name, older_than=older_than, keep=keep, everything=everything
-        )
-        if plan.kept_active:
-            print(f"keeping {plan.kept_active}: it is running now")
-        if dry_run:
-            for run_id in plan.remove:
-                print(f"would remove {run_id}")
-            print(f"would remove {len(plan.remove)} run(s), freeing {human_size(plan.freed_bytes)}")
-            return
-        removed = clean_runs(store, definition.name, plan, strict=True)
+        with contextlib.ExitStack() as held:
+            if not dry_run and store.root.is_dir():
+                # Choosing and deleting under the runs guard: an invocation that holds the
+                # workflow lock has either recorded its run (kept) or not chosen one yet.
+                held.enter_context(store.runs_guard(definition.name))
+                store.sweep(definition.name)
+            plan = plan_clean(
+                store, definition.name, older_than=older_than, keep=keep, everything=everything
+            )
+            if plan.kept_active:
+                print(f"keeping {plan.kept_active}: it is running now")
+            if dry_run:
+                for run_id in plan.remove:
+                    print(f"would remove {run_id}")
+                freed = human_size(plan.freed_bytes)
+                print(f"would remove {len(plan.remove)} run(s), freeing {freed}")
+                return
+            removed = clean_runs(store, definition.name, plan, strict=True)
         for run_id in removed:
             print(f"removed {run_id}")
         print(f"removed {len(removed)} run(s), freed {human_size(plan.freed_bytes)}")
@@ -353,28 +370,43 @@ def clean_command(
 def repair_command(
     c: Context, definition: WorkflowDefinition, run_id: str | None, *, dry_run: bool
 ) -> None:
-    """``invoke <workflow>.repair``: rebuild checkpoint.json from markers and state files."""
-    from ..store.repair import plan_repair, repair
-
+    """``invoke <workflow>.repair``: rebuild checkpoint.json from markers and state files,
+    holding the workflow's lock (refused while a run of the workflow is active)."""
     with _user_errors(definition):
         _, store = _settings_store(c, definition)
-        run_dir = store.find(definition.name, run_id)
-        active = store.active_run(definition.name)
-        if active == run_dir.run_id:
-            raise CheckpointError(f"run {active} is running now; repair it once it stops")
-        plan = plan_repair(run_dir, definition.name, list(definition.step_names))
-        if plan.problem is None:
-            print(f"run {run_dir.run_id}: checkpoint.json is valid, nothing to repair")
+        store.find(definition.name, run_id)  # an unknown run is refused before any lock file
+        if dry_run:  # writes nothing, takes no lock (like clean --dry-run)
+            _repair_locked(store, definition, run_id, dry_run=True)
             return
-        print(f"run {run_dir.run_id}: {plan.problem}")
-        for note in plan.notes:
-            print(f"  {note}")
-        if dry_run:
-            print("dry run: nothing was changed")
-            return
-        kept = repair(plan)
-        where = f"; the damaged file is kept as {kept}" if kept else ""
-        print(f"rebuilt {run_dir.checkpoint_path}{where}")
+        lock = store.lock(definition.name)
+        lock.acquire(doing="repair")  # the workflow lock and the runs guard, to the end
+        try:
+            _repair_locked(store, definition, run_id, dry_run=dry_run)
+        finally:
+            lock.release()
+
+
+def _repair_locked(
+    store: Store, definition: WorkflowDefinition, run_id: str | None, *, dry_run: bool
+) -> None:
+    from ..store.repair import plan_repair, repair
+
+    if not dry_run:
+        store.sweep(definition.name)
+    run_dir = store.find(definition.name, run_id)
+    plan = plan_repair(run_dir, definition.name, list(definition.step_names))
+    if plan.problem is None:
+        print(f"run {run_dir.run_id}: checkpoint.json is valid, nothing to repair")
+        return
+    print(f"run {run_dir.run_id}: {plan.problem}")
+    for note in plan.notes:
+        print(f"  {note}")
+    if dry_run:
+        print("dry run: nothing was changed")
+        return
+    kept = repair(plan)
+    where = f"; the damaged file is kept as {kept}" if kept else ""
+    print(f"rebuilt {run_dir.checkpoint_path}{where}")
 
 
 #: For the commands of other modules (``remote.py``).

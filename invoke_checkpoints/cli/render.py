@@ -9,7 +9,15 @@ from ..plugins.formatting import describe_exit, format_duration, human_size, pai
 if TYPE_CHECKING:
     from ..store.maintenance import RunSummary
 
-__all__ = ["render_list", "render_status"]
+__all__ = ["error_lines", "render_list", "render_status"]
+
+#: A failed step's error is shown by its last lines (the report shows the same).
+ERROR_LINES = 10
+
+
+def error_lines(error: str | None) -> list[str]:
+    """The lines of a step's error that ``status`` (and the report) shows."""
+    return error.splitlines()[-ERROR_LINES:] if error else []
 
 
 def render_status(doc: dict[str, Any]) -> str:
@@ -40,7 +48,7 @@ def render_status(doc: dict[str, Any]) -> str:
         )
     for s in doc["steps"]:
         if s["status"] in ("failed", "interrupted") and s["error"]:
-            tail = s["error"].splitlines()[-10:]
+            tail = error_lines(s["error"])
             lines.extend(["", f"step {s['number']} ({s['name']}) {s['status']}:"])
             lines.extend(f"  | {line}" for line in tail)
     for warning in doc["warnings"]:
@@ -85,5 +93,5 @@ def render_list(rows: list[RunSummary], *, color: bool) -> str:
         lines.append("  ".join(cells).rstrip())
     for r in rows:
         if r.reason:
-            lines.append(f"{r.run_id}: corrupt: {r.reason}")
+            lines.append(f"{r.run_id}: {r.status}: {r.reason}")
     return "\n".join(lines)

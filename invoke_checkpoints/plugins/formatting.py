@@ -21,6 +21,7 @@ _COLORS = {
     "completed": "32",
     "failed": "31",
     "corrupt": "31",
+    "refused": "31",
     "interrupted": "33",
     "skipped": "36",
     "running": "34",

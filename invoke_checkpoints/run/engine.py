@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from invoke.exceptions import Exit
 from invoke.runners import Local
 
-from ..store.models import Checkpoint, RunStatus, metadata, utcnow
+from ..store.models import FORMAT_VERSION, Checkpoint, RunStatus, metadata
+from ..store.vocabulary import now_precise
 from .context import RunInfo, entered_step
 from .outcomes import jsonable, redact, strict_message
 from .output import held_output
@@ -64,7 +65,7 @@ class Engine:
     def new_run(self, run_key: str | None = None) -> None:
         """Create a run directory and run every step (``run_key``: see ``--run-key``)."""
         assert self.store is not None
-        now = utcnow()
+        now, epoch = now_precise()
         cp: list[Checkpoint] = []
 
         def first(run_id: str) -> bytes:
@@ -76,6 +77,7 @@ class Engine:
                     project_path=str(self.project),
                     started_at=now,
                     last_checkpoint=now,
+                    started_at_epoch=epoch,
                     total_steps=len(self.definition.steps),
                     steps=list(self.definition.step_names),
                     metadata=metadata(),
@@ -114,6 +116,8 @@ class Engine:
                 run_dir.remove_marker(number)
         cp.metadata = metadata()
         cp.finished_at = None
+        # Written from now on in this release's format (a minor version only adds fields).
+        cp.version = FORMAT_VERSION
         self._execute(Recorder(self.definition, run_dir, cp, set(decision.done), fresh=False))
 
     def plain_run(self, decision: Decision | None = None, *, dry: bool = False) -> None:

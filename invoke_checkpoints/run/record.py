@@ -21,7 +21,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError
-from ..store.models import Checkpoint, GroupState, Marker, RunStatus, StepState, utcnow
+from ..store.models import Attempt, Checkpoint, GroupState, Marker, RunStatus, StepState, utcnow
 from .outcomes import jsonable
 
 if TYPE_CHECKING:
@@ -99,12 +99,16 @@ class Recorder:
             self._cursor += 1
         return self._cursor if self._cursor < total else None
 
-    def previous_attempts(self, step: int) -> int:
-        """How many times ``step`` started in this run before now."""
+    def earlier_attempts(self, step: int) -> tuple[int, list[Attempt]]:
+        """How many times ``step`` started in this run before now, and those attempts (oldest
+        first) to keep in its new state file: the state it leaves behind is appended to the
+        ones it carried. Reads nothing for a fresh run (one state read per resumed step)."""
         if self.run_dir is None or self.fresh:
-            return 0
+            return 0, []
         previous = self.run_dir.read_state(step)
-        return previous.attempts if previous is not None else 0
+        if previous is None:
+            return 0, []
+        return previous.attempts, [*previous.previous_attempts, previous.as_attempt()]
 
     def write_state(self, state: StepState, *, sync: bool = True) -> None:
         if self.run_dir is not None:

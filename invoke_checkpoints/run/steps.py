@@ -15,6 +15,7 @@ from invoke import Call, Collection, Context, Executor
 from invoke.exceptions import Exit
 
 from ..store.models import RunStatus, StepState, StepStatus, utcnow
+from ..store.vocabulary import now_precise
 from .context import StepInfo
 from .isolation import CallLedger, StartPoint
 from .naming import step_signature
@@ -87,12 +88,13 @@ class StepExecutor:
         return info
 
     def _skip(self, info: StepInfo, reason: str) -> None:
-        now = utcnow()
+        now, epoch = now_precise()
         state = StepState(
             step=info.number,
             name=info.name,
             status=StepStatus.SKIPPED,
             started_at=now,
+            started_at_epoch=epoch,
             completed_at=now,
             duration_seconds=0.0,
             reason=reason,
@@ -106,13 +108,17 @@ class StepExecutor:
     def begin(self, spec: StepSpec, info: StepInfo) -> tuple[StepState, float]:
         """Write the ``running`` state and fire ``checkpoints_step_start``."""
         with self.recorder.mutex:
+            count, earlier = self.recorder.earlier_attempts(spec.number)
+            now, epoch = now_precise()
             state = StepState(
                 step=spec.number,
                 name=spec.name,
                 status=StepStatus.RUNNING,
                 args=redact(jsonable(spec.args, info.warnings, "args")),
-                started_at=utcnow(),
-                attempts=self.recorder.previous_attempts(spec.number) + 1,
+                started_at=now,
+                started_at_epoch=epoch,
+                attempts=count + 1,
+                previous_attempts=earlier,
                 signature=step_signature(spec),
             )
             # Not fsynced: until the marker exists the step runs again after any crash.

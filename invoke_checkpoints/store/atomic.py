@@ -1,24 +1,38 @@
-"""Atomic, durable file writes (temp file, fsync, ``os.replace``, directory fsync), with the
-test-only fault injection of the crash matrix."""
+"""Atomic, durable file writes (unique temp file, fsync, ``os.replace``, directory fsync) relative
+to a directory file descriptor, with the test-only fault injection of the crash matrix."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
+import re
+import secrets
 import signal
-import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["LINK", "PRIVATE_MODES", "SHARED_MODES", "atomic_write", "fsync_dir"]
+__all__ = [
+    "LINK",
+    "PRIVATE_MODES",
+    "SHARED_MODES",
+    "atomic_write",
+    "errno_name",
+    "is_temp_name",
+    "temp_pid",
+    "write_file",
+]
 
 LINK = "is a symbolic link; a run's files are never read or written through links"
 #: (directory, file) modes: private by default, the spec's 0755/0644 with permissions: shared.
 PRIVATE_MODES = (0o700, 0o600)
 SHARED_MODES = (0o755, 0o644)
+#: ``.<name>.<pid>.<random>.tmp``: the temp file of an atomic write (see ``is_temp_name``).
+_TEMP = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{16}\.tmp\Z", re.ASCII)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def _parse_fault(spec: str) -> tuple[str, int] | None:
@@ -41,24 +55,46 @@ def _crash_point(nth: int, stage: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def errno_name(code: int | None) -> str:
+    """``ENOSPC`` for ``errno.ENOSPC``; ``errno N`` for a code without a name."""
+    return errno.errorcode.get(code, f"errno {code}") if code is not None else "errno ?"
+
+
+def is_temp_name(name: str) -> bool:
+    """A temp file of an atomic write (never committed data: a killed writer's leftover)."""
+    return _TEMP.match(name) is not None
+
+
+def temp_pid(name: str) -> int | None:
+    """The pid of the process that created the temp file ``name``."""
+    m = _TEMP.match(name)
+    return int(m.group(1)) if m else None
+
+
+def _create_temp(dir_fd: int, name: str, mode: int) -> tuple[int, str]:
+    """A new temp file beside ``name``: a unique name, created exclusively, never through a
+    link or into a FIFO planted at that name (``O_EXCL|O_NOFOLLOW``)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC
+    for _ in range(100):
+        tmp = f".{name}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
+        try:
+            return os.open(tmp, flags, mode, dir_fd=dir_fd), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name)
 
 
 def atomic_write(
-    path: Path,
+    dir_fd: int,
+    name: str,
     data: bytes,
     *,
     durable: bool = True,
     sync_dir: bool = True,
     mode: int = PRIVATE_MODES[1],
-    tmp: Path | None = None,
 ) -> None:
-    """Write ``data`` to ``path`` so a crash leaves either the old or the new file, never half.
+    """Write ``data`` to ``name`` in the directory ``dir_fd`` so that a crash leaves either the
+    old or the new file, never half; an ``OSError`` leaves the old file and no temp file.
 
     Temp file in the same directory, fsync, ``os.replace``, fsync the directory. With
     ``durable=False`` both fsyncs are skipped (``checkpoints.fsync: false``, or a file that can
@@ -66,26 +102,33 @@ def atomic_write(
     same directory (one directory fsync persists every rename made in it before).
     """
     nth = next(_WRITES) if _FAULT is not None else 0
-    # One writer per run (the workflow lock); pid+thread keep temp names distinct anyway.
-    if tmp is None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    fd, tmp = _create_temp(dir_fd, name, mode)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        _crash_point(nth, "write")
-        if durable:
-            os.fsync(fd)
-            _crash_point(nth, "fsync")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            _crash_point(nth, "write")
+            if durable:
+                os.fsync(fd)
+                _crash_point(nth, "fsync")
+        finally:
+            os.close(fd)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
-        os.close(fd)
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            os.unlink(tmp, dir_fd=dir_fd)
         raise
-    os.close(fd)
-    os.replace(tmp, path)
     _crash_point(nth, "rename")
     if durable and sync_dir:
-        fsync_dir(path.parent)
+        os.fsync(dir_fd)
         _crash_point(nth, "dirsync")
+
+
+def write_file(path: Path, data: bytes, *, durable: bool = True, mode: int = 0o600) -> None:
+    """Write a file of the user's outside the store (an exported run, a report) atomically."""
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        atomic_write(dir_fd, path.name, data, durable=durable, mode=mode)
+    finally:
+        os.close(dir_fd)

@@ -6,8 +6,10 @@ them as files under a directory; ``s3.py``'s ``S3Backend`` keeps them as objects
 (``checkpoints.dir: s3://bucket/prefix``) behind the same :class:`Backend` protocol.
 Nothing outside ``store/`` touches a store file itself.
 
-The local backend never follows a symbolic link inside the store: reads refuse them, listings
-report them as ``link`` so that the run holding one is refused, deletes rename them away.
+The local backend never follows a symbolic link inside the store: reads and writes refuse them
+(files are opened relative to their directory's descriptor, one component at a time), listings
+report them as ``link`` so that the run holding one is refused, deletes rename them away. It
+trusts only its user's files (``safefs.py``).
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import stat
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from ..errors import CorruptCheckpointError
-from .atomic import LINK, PRIVATE_MODES, SHARED_MODES, atomic_write, fsync_dir
+from .atomic import PRIVATE_MODES, SHARED_MODES, atomic_write
+from .safefs import MAX_FILE, Walker, read_error, write_error
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
     from typing import Any
 
@@ -47,7 +50,7 @@ class RunLock(Protocol):
     def try_acquire(self) -> bool:
         """Take the lock if it is free, at once; ``False`` when someone holds it."""
 
-    def acquire(self) -> None:
+    def acquire(self, *, doing: str | None = None) -> None:
         """Take the lock or fail with one line (``LockHeldError``) naming the holder."""
 
     def record(self, run_id: str | None) -> None:
@@ -55,6 +58,9 @@ class RunLock(Protocol):
 
     def holder(self) -> dict[str, Any]:
         """Who holds it (``run_id``, ``pid``, ``host``); ``{}`` when unknown."""
+
+    def is_held(self) -> bool:
+        """Whether someone holds it now, asked without writing anything."""
 
     def release(self) -> None:
         """Let the lock go."""
@@ -80,8 +86,9 @@ class Backend(Protocol):
     def size(self, key: str) -> int:
         """The size of the file ``key`` in bytes (0 when it is gone)."""
 
-    def read(self, key: str) -> bytes:
-        """The bytes of ``key``; ``CorruptCheckpointError`` when missing, a link or unreadable."""
+    def read(self, key: str, *, limit: int = ...) -> bytes:
+        """The bytes of ``key``, at most ``limit`` of them; ``CorruptCheckpointError`` when
+        missing, a link, not a regular file or too big."""
 
     def replace(self, key: str, data: bytes, *, durable: bool, sync_dir: bool = True) -> None:
         """Write ``key`` atomically: readers see the old or the new bytes, never a mix."""
@@ -111,62 +118,92 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    """The store as a directory tree (the default): ``.checkpoints/`` beside tasks.py."""
+    """The store as a directory tree (the default): ``.checkpoints/`` beside tasks.py.
+
+    Every operation below the root goes through :class:`~.safefs.Walker`: no link is
+    followed, every file and directory must be its user's, reads are bounded, and an
+    ``OSError`` of a write is a ``StoreWriteError`` naming the path and the errno.
+    """
 
     remote = False
 
-    def __init__(self, root: Path, *, durable: bool = True, shared: bool = False) -> None:
+    def __init__(
+        self, root: Path, *, durable: bool = True, shared: bool = False, readonly: bool = False
+    ) -> None:
         self.root = root
         self.location = str(root)
         self.durable = durable
+        #: A read-only command (``status``, ``list``): writes nothing, trusts the store's owner.
+        self.readonly = readonly
         #: Modes of new directories and files: private by default, 0755/0644 when shared.
         self.dir_mode, self.file_mode = SHARED_MODES if shared else PRIVATE_MODES
+        self.walker = Walker(root, readonly=readonly)
 
     def where(self, key: str) -> Path:
         return self.root / key if key else self.root
 
-    def kind(self, key: str) -> Kind | None:
+    @contextlib.contextmanager
+    def _writing(self, key: str) -> Iterator[None]:
         try:
-            mode = os.lstat(self.where(key)).st_mode
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        return _kind(mode)
+            yield
+        except OSError as exc:
+            raise write_error(self.where(key), exc) from None
+
+    def kind(self, key: str) -> Kind | None:
+        parts, name = _split(key)
+        try:
+            st = self.walker.stat(parts, name)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "link"  # under a linked directory: never looked into
+            raise read_error(self.where(key), exc) from None
+        return None if st is None else _kind(st.st_mode)
 
     def size(self, key: str) -> int:
+        parts, name = _split(key)
         try:
-            return os.lstat(self.where(key)).st_size
+            st = self.walker.stat(parts, name)
         except OSError:
             return 0
+        return st.st_size if st is not None else 0
 
-    def read(self, key: str) -> bytes:
+    def read(self, key: str, *, limit: int = MAX_FILE) -> bytes:
         path = self.where(key)
+        parts, name = _split(key)
         try:
-            with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
-                return f.read()
-        except FileNotFoundError:
+            return self.walker.read(parts, name, path, limit)
+        except (FileNotFoundError, NotADirectoryError):
             raise CorruptCheckpointError(f"{path}: file is missing", path=path) from None
         except OSError as exc:
-            why = LINK if exc.errno == errno.ELOOP else f"cannot read ({exc.strerror})"
-            raise CorruptCheckpointError(f"{path}: {why}", path=path) from None
+            raise read_error(path, exc) from None
 
     def replace(self, key: str, data: bytes, *, durable: bool, sync_dir: bool = True) -> None:
         durable = durable and self.durable
-        atomic_write(self.where(key), data, durable=durable, sync_dir=sync_dir, mode=self.file_mode)
+        parts, name = _split(key)
+        with self._writing(key), self.walker.directory(parts) as fd:
+            atomic_write(fd, name, data, durable=durable, sync_dir=sync_dir, mode=self.file_mode)
 
-    def ensure_dir(self, key: str = "") -> None:
-        path = self.where(key)
-        if not path.is_dir():
+    def ensure_dir(self) -> None:
+        """Create the store's root directory (and its parents) if it is missing."""
+        path = self.root
+        with self._writing(""):
+            if path.is_dir():
+                return
+            if path.exists() or path.is_symlink():
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
             path.mkdir(mode=self.dir_mode, parents=True, exist_ok=True)
 
     def listing(self, key: str = "") -> list[tuple[str, Kind]]:
         found: list[tuple[str, Kind]] = []
         try:
-            with os.scandir(self.where(key)) as entries:
-                for entry in entries:
+            with self.walker.directory(key.split("/") if key else []) as fd, os.scandir(fd) as it:
+                for entry in it:
                     with contextlib.suppress(OSError):  # gone since the listing: not there
                         found.append((entry.name, _kind(entry.stat(follow_symlinks=False).st_mode)))
         except (FileNotFoundError, NotADirectoryError):
             return []
+        except OSError as exc:
+            raise read_error(self.where(key), exc) from None
         return found
 
     def names(self, key: str = "") -> list[str]:
@@ -177,48 +214,69 @@ class LocalBackend:
             return []
 
     def remove(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.where(key))
+        parts, name = _split(key)
+        with (
+            self._writing(key),
+            contextlib.suppress(FileNotFoundError),
+            self.walker.directory(parts) as fd,
+        ):
+            os.unlink(name, dir_fd=fd)
 
     def remove_run(self, key: str, tombstone: str) -> None:
-        doomed = self.where(tombstone)
-        os.replace(self.where(key), doomed)
-        shutil.rmtree(doomed)
+        with self._writing(key):
+            with self.walker.directory(()) as fd:
+                os.replace(key, tombstone, src_dir_fd=fd, dst_dir_fd=fd)
+            # rmtree never follows a link, and refuses one in place of the renamed directory.
+            shutil.rmtree(self.where(tombstone))
 
     def remove_staging(self, key: str) -> None:
-        """Remove a run prefix whose creator was killed before it was renamed into place."""
+        """Remove a run prefix whose creator was killed before it was renamed into place
+        (or a run's ``.deleting-`` tombstone whose ``clean`` was killed)."""
         shutil.rmtree(self.where(key), ignore_errors=True)
 
     def keep_aside(self, key: str, kept: str, *, move: bool) -> None:
-        path, target = self.where(key), self.where(kept)
-        if move:
-            os.rename(path, target)
-            return
-        try:  # a second name for the same file: the original stays in place until replaced
-            os.link(path, target, follow_symlinks=False)
-        except OSError:
-            shutil.copy2(path, target, follow_symlinks=False)
+        parts, name = _split(key)
+        _, target = _split(kept)
+        with self._writing(kept), self.walker.directory(parts) as fd:
+            if move:
+                os.rename(name, target, src_dir_fd=fd, dst_dir_fd=fd)
+                return
+            try:  # a second name for the same file: the original stays until replaced
+                os.link(name, target, src_dir_fd=fd, dst_dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                shutil.copy2(self.where(key), self.where(kept), follow_symlinks=False)
 
     def make_run(self, key: str, build: Callable[[str], None], staging: str) -> None:
-        tmp = self.where(staging)
-        tmp.mkdir(mode=self.dir_mode)
-        (tmp / "state").mkdir(mode=self.dir_mode)
+        with self._writing(staging):
+            with self.walker.directory(()) as fd:
+                os.mkdir(staging, self.dir_mode, dir_fd=fd)
+            with self.walker.directory((staging,)) as fd:
+                os.mkdir("state", self.dir_mode, dir_fd=fd)
         build(staging)
         # No other process creates runs of this workflow: the caller holds its lock.
-        os.rename(tmp, self.where(key))
-        if self.durable:
-            fsync_dir(self.root)
+        with self._writing(key), self.walker.directory(()) as fd:
+            os.rename(staging, key, src_dir_fd=fd, dst_dir_fd=fd)
+            if self.durable:
+                os.fsync(fd)
 
     def mtime(self, key: str) -> float | None:
+        parts, name = _split(key)
         try:
-            return os.stat(self.where(key), follow_symlinks=False).st_mtime
+            st = self.walker.stat(parts, name)
         except OSError:
             return None
+        return st.st_mtime if st is not None else None
 
     def lock(self, name: str, workflow: str) -> WorkflowLock:
         from .lock import WorkflowLock
 
-        return WorkflowLock(self.where(name), workflow)
+        return WorkflowLock(self, name, workflow)
+
+
+def _split(key: str) -> tuple[list[str], str]:
+    """``("a/b/c")`` -> ``(["a", "b"], "c")``."""
+    *parts, name = key.split("/")
+    return parts, name
 
 
 def _kind(mode: int) -> Kind:

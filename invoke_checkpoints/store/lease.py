@@ -102,6 +102,12 @@ class LeaseLock:
         found = self._read()
         return found[0] if found and not found[0].get("released") else {}
 
+    def is_held(self) -> bool:
+        """A lock object exists and was not released (a dead holder's counts until its lease
+        is taken over or ``unlock --force`` removes it)."""
+        found = self._read()
+        return found is not None and not found[0].get("released")
+
     # -- acquire -------------------------------------------------------------------------
 
     def try_acquire(self) -> bool:
@@ -140,11 +146,14 @@ class LeaseLock:
         self._etag, self._renewed_at, self._lost = etag, started, False
         self.backend.lease = self
 
-    def acquire(self) -> None:
+    def acquire(self, *, doing: str | None = None) -> None:
         """Take the lock: at once when free or released; after the holder's lease lapsed
-        (its ETag unchanged for a whole lease on this machine's clock); else fail in one line."""
+        (its ETag unchanged for a whole lease on this machine's clock); else fail in one line.
+        ``doing`` (``"repair"``): a command other than a run, refused at once while held."""
         self.backend.probe()
         if not self.try_acquire():
+            if doing is not None:
+                raise self._held_error(self.holder())
             self._wait_for_lapse()
         self._thread = threading.Thread(
             target=self._renew_loop, name=f"lease {self.key}", daemon=True

@@ -7,7 +7,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, UntrustedStoreError
 from .reading import parse_timestamp
 from .runs import run_started
 from .status import effective_status
@@ -33,7 +33,7 @@ class RunSummary:
     completed: int
     total: int | None
     size_bytes: int
-    #: Why a run is listed as ``corrupt``.
+    #: Why a run is listed as ``corrupt`` or ``refused`` (not its user's: see docs/format.md).
     reason: str | None = None
 
 
@@ -46,7 +46,9 @@ def summarize(store: Store, workflow: str, run_id: str, active: str | None) -> R
         cp = run_dir.checkpoint_doc()
     except CheckpointError as exc:
         started = iso(run_started(run_id))
-        return RunSummary(run_id, "corrupt", started, None, None, len(done), None, size, str(exc))
+        # A run another user could have planted or changed is "refused", not "corrupt".
+        shown = "refused" if isinstance(exc, UntrustedStoreError) else "corrupt"
+        return RunSummary(run_id, shown, started, None, None, len(done), None, size, str(exc))
     status = effective_status(cp["status"], run_id, active)
     started_at = parse_timestamp(cp["started_at"])
     end = cp["finished_at"] or (cp["last_checkpoint"] if status != "running" else None)

@@ -7,6 +7,7 @@ imports pydantic, so it is only imported once a workflow command actually runs.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -37,6 +38,7 @@ from .vocabulary import (
 
 __all__ = [
     "FORMAT_VERSION",
+    "Attempt",
     "Checkpoint",
     "ExecutionMode",
     "GroupState",
@@ -142,6 +144,8 @@ class Checkpoint(_Model):
     #: ``--run-key`` / ``checkpoints.run_key`` (e.g. a CI run id): ``--resume`` with the same
     #: key continues this run, on any machine sharing the store.
     run_key: str | None = None
+    #: ``started_at`` with sub-second precision, as Unix time (format 1.1; null in 1.0 runs).
+    started_at_epoch: float | None = None
     _encoded: dict[str, _Appended] = PrivateAttr(default_factory=dict)
 
     def to_json(self) -> bytes:
@@ -163,6 +167,21 @@ class Checkpoint(_Model):
         raw = load_object(data, source)
         check_version(raw, source)
         return _validate(cls, raw, source)
+
+
+class Attempt(_Model):
+    """An earlier attempt of a step in the same run (format 1.1): what its state file said
+    before the step started again (``StepState.previous_attempts``)."""
+
+    status: StepStatus
+    started_at: Timestamp | None = None
+    #: ``started_at`` with sub-second precision, as Unix time (null if it was not recorded).
+    started_at_epoch: float | None = None
+    duration_seconds: float | None = None
+    exit_code: int | None = None
+    #: The last error of that attempt (``errors[-1]`` of its state).
+    error: str | None = None
+    reason: str | None = None
 
 
 class StepState(_Model):
@@ -188,19 +207,46 @@ class StepState(_Model):
     #: tasks'). A resume of a run whose step list changed keeps the completed steps, from the
     #: first on, whose signature is unchanged.
     signature: str | None = None
+    #: ``started_at`` with sub-second precision, as Unix time (format 1.1; null in 1.0 runs).
+    started_at_epoch: float | None = None
+    #: The earlier attempts of this step in this run, oldest first (format 1.1): appended when
+    #: the step starts again, so the state file of a step that ran once carries none.
+    previous_attempts: list[Attempt] = Field(default_factory=list)
 
     def to_json(self) -> bytes:
         return _dump(self)
+
+    def as_attempt(self) -> Attempt:
+        """This state as an earlier attempt, read when the step starts again: its process is
+        gone, so a state still ``running`` was interrupted."""
+        status = self.status
+        if status is StepStatus.RUNNING:
+            status = StepStatus.INTERRUPTED
+        return Attempt(
+            status=status,
+            started_at=self.started_at,
+            started_at_epoch=self.started_at_epoch,
+            duration_seconds=self.duration_seconds,
+            exit_code=self.exit_code,
+            error=self.errors[-1] if self.errors else None,
+            reason=self.reason,
+        )
 
     @classmethod
     def from_json(cls, data: bytes, *, source: str) -> StepState:
         return _validate(cls, load_object(data, source), source)
 
 
-class Marker(BaseModel):
-    """A completion marker ``step_NN.complete``: KEY=VALUE lines a POSIX shell can ``source``."""
+#: A marker key: what this version writes, and what a newer one may add (ignored here).
+_MARKER_KEY = re.compile(r"[A-Z][A-Z0-9_]*\Z", re.ASCII)
 
-    model_config = ConfigDict(extra="forbid")
+
+class Marker(BaseModel):
+    """A completion marker ``step_NN.complete``: KEY=VALUE lines a POSIX shell can ``source``.
+
+    Unknown keys (a newer minor version's) are accepted and ignored, like the JSON files'."""
+
+    model_config = ConfigDict(extra="ignore")
 
     STEP: int
     NAME: str
@@ -227,7 +273,7 @@ class Marker(BaseModel):
                 if not line.strip() or line.lstrip().startswith("#"):
                     continue
                 key, sep, value = line.partition("=")
-                if not sep:
+                if not sep or not _MARKER_KEY.match(key.strip()):
                     raise ValueError(f"line {line[:40]!r} is not KEY=VALUE")
                 parts = shlex.split(value)
                 fields[key.strip()] = parts[0] if parts else ""

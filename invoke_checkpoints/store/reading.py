@@ -90,6 +90,8 @@ def load_state(data: bytes, source: str) -> dict[str, Any]:
 
 _INT_TEXT = re.compile(r"(?:0|[1-9]\d{0,17})\Z", re.ASCII)
 _FLOAT_TEXT = re.compile(r"\d{1,15}(?:\.\d{1,9})?\Z", re.ASCII)
+#: A marker key (``models.Marker``): known, or a newer version's (skipped).
+_KEY = re.compile(r"[A-Z][A-Z0-9_]*\Z", re.ASCII)
 #: What ``shlex.quote`` leaves unquoted.
 _PLAIN = re.compile(r"[\w@%+=:,./-]*\Z", re.ASCII)
 
@@ -133,7 +135,9 @@ def _from_text(text: str, kind: Any) -> Any:
 
 
 def _marker_values(data: bytes, doc: Document) -> dict[str, str] | None:
-    """KEY=VALUE lines of known keys, each once, values unquoted like ``Marker.from_text``."""
+    """KEY=VALUE lines, known keys each once, values unquoted like ``Marker.from_text``; an
+    unknown key (a newer minor version's) is skipped once its value parses, as the model
+    ignores it."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -143,7 +147,7 @@ def _marker_values(data: bytes, doc: Document) -> dict[str, str] | None:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         key, sep, value = line.partition("=")
-        if not sep or key not in doc.fields or key in values:
+        if not sep or key in values or not _KEY.match(key):
             return None
         if not _PLAIN.match(value):
             try:
@@ -153,7 +157,8 @@ def _marker_values(data: bytes, doc: Document) -> dict[str, str] | None:
             if len(parts) != 1:
                 return None
             value = parts[0]
-        values[key] = value
+        if key in doc.fields:
+            values[key] = value
     return values
 
 

@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import CorruptCheckpointError
+from .safefs import MAX_FILE, MAX_SMALL
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -89,10 +90,10 @@ class RunDir:
         the markers; ``sync_dir=False`` when the marker's directory fsync follows at once."""
         self.backend.replace(self.key(CHECKPOINT), cp.to_json(), durable=sync, sync_dir=sync_dir)
 
-    def _load(self, name: str, loader: Callable[..., _T]) -> _T:
+    def _load(self, name: str, loader: Callable[..., _T], limit: int = MAX_FILE) -> _T:
         path = self.where(name)
         try:
-            return loader(self.backend.read(self.key(name)), source=str(path))
+            return loader(self.backend.read(self.key(name), limit=limit), source=str(path))
         except CorruptCheckpointError as exc:
             exc.run_id, exc.path = self.run_id, path
             raise
@@ -204,7 +205,7 @@ class RunDir:
         name = marker_name(step)
         if self.backend.kind(self.key(name)) is None:
             return None
-        return self._load(name, Marker.from_text)
+        return self._load(name, Marker.from_text, MAX_SMALL)
 
     def marker_doc(self, step: int) -> dict[str, Any] | None:
         """A marker as a dict (see ``checkpoint_doc``); ``None`` when there is none."""
@@ -213,7 +214,7 @@ class RunDir:
         name = marker_name(step)
         if self.backend.kind(self.key(name)) is None:
             return None
-        return self._load(name, load_marker)
+        return self._load(name, load_marker, MAX_SMALL)
 
     def remove_marker(self, step: int) -> None:
         self.backend.remove(self.key(marker_name(step)))

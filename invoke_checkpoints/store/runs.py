@@ -9,15 +9,18 @@ Layout (one store per project, ``.checkpoints/`` beside tasks.py by default)::
         .gitignore  README.md
         <workflow>.lock                 flock held while a run of <workflow> is active
         <workflow>.lock.json            who holds it (run id, pid, host); trusted only while locked
+        <workflow>.runs.lock            flock held while runs are chosen, created or deleted
+        <workflow>.latest               the id of the run most recently started (see ``latest``)
         <workflow>_YYYYMMDD_HHMMSS[_N]/
             checkpoint.json  step_NN.complete  state/step_NN_state.json
 
-Only the standard library is imported at module level; filelock and the pydantic models are
-imported when first needed.
+Only the standard library is imported at module level; the pydantic models are imported when
+first needed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import os
@@ -26,20 +29,23 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
+    CheckpointError,
     CorruptCheckpointError,
     InvalidRunIdError,
     LockHeldError,
     UnknownRunError,
 )
-from .atomic import LINK
+from .atomic import LINK, is_temp_name, temp_pid
 from .backend import LocalBackend
 from .rundir import RunDir, marker_name, state_name
+from .safefs import MAX_SMALL
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from .backend import RunLock
+    from .lock import NoGuard, RunsGuard
     from .s3 import S3Backend
 
 __all__ = [
@@ -55,8 +61,12 @@ _RUN_ID = re.compile(
     r"^(?P<name>.+)_(?P<date>\d{8})_(?P<time>\d{6})(?:_(?P<n>[1-9]\d{0,5}))?\Z", re.ASCII
 )
 _MAX_RUN_ID = 200
+#: Size bound of an auxiliary document (smart execution's index and hash cache).
+_MAX_AUX = 64 * 1024 * 1024
 #: Prefix of a run directory being created (see ``Store.create_run``).
 _UNBORN = ".new-"
+#: Prefix of a run directory being deleted (see ``maintenance.clean_runs``).
+DELETING = ".deleting-"
 _STORE_README = """\
 # invoke-checkpoints store
 
@@ -85,15 +95,17 @@ class Store:
         durable: bool = True,
         shared: bool = False,
         lease_seconds: float = 30.0,
+        readonly: bool = False,
     ) -> None:
-        """``root``: a directory, or an ``s3://bucket/prefix`` URL (``s3.py``, the s3 extra)."""
+        """``root``: a directory, or an ``s3://bucket/prefix`` URL (``s3.py``, the s3 extra);
+        ``readonly``: for ``status`` and ``list``, which never write (see ``LocalBackend``)."""
         self.backend: LocalBackend | S3Backend
         if isinstance(root, str):
             from .s3 import S3Backend
 
             self.backend = S3Backend(root, durable=durable, lease_seconds=lease_seconds)
         else:
-            self.backend = LocalBackend(root, durable=durable, shared=shared)
+            self.backend = LocalBackend(root, durable=durable, shared=shared, readonly=readonly)
         #: Shown in messages: the directory, or the bucket URL.
         self.root: Path = self.backend.root
 
@@ -122,8 +134,8 @@ class Store:
         """An auxiliary JSON document of the store (smart execution's index and hash cache);
         ``{}`` when it is missing or damaged: losing one costs a re-hash or a re-run, no more."""
         try:
-            data = json.loads(self.backend.read(name))
-        except (CorruptCheckpointError, ValueError, RecursionError):
+            data = json.loads(self.backend.read(name, limit=_MAX_AUX))
+        except (CheckpointError, ValueError, RecursionError):
             return {}
         return data if isinstance(data, dict) else {}
 
@@ -193,7 +205,29 @@ class Store:
         return self.backend.kind(name) == "dir"
 
     def latest(self, workflow: str) -> str | None:
-        """The newest run of ``workflow``: one listing and C-level string comparisons.
+        """The run of ``workflow`` most recently started on this store, whatever the clock said.
+
+        ``<workflow>.latest`` names it (written as each run is created, under the lock); when
+        that pointer is missing, damaged or names a run that is gone, the newest by name.
+        """
+        pointed = self._pointer(workflow)
+        if pointed is not None:
+            return pointed
+        return self.newest_by_name(workflow)
+
+    def _pointer(self, workflow: str) -> str | None:
+        try:
+            text = self.backend.read(f"{workflow}.latest", limit=MAX_SMALL)
+        except CheckpointError:
+            return None
+        run_id = text.decode("ascii", "replace").strip()
+        m = _RUN_ID.match(run_id) if len(run_id) <= _MAX_RUN_ID else None
+        if m is None or m.group("name") != workflow or self.backend.kind(run_id) != "dir":
+            return None
+        return run_id
+
+    def newest_by_name(self, workflow: str) -> str | None:
+        """The newest run of ``workflow`` by its name: one listing and C-level comparisons.
 
         Names of one workflow compare like their fixed-width stamps, which come first; only
         ``_N`` suffixes of one second need care (``_10`` is newer than ``_9``). When the winner
@@ -242,7 +276,7 @@ class Store:
         so a kill never leaves a run without checkpoint.json. Call with the workflow's lock held.
         """
         self.ensure()
-        self._sweep_unborn(workflow)
+        self.sweep(workflow)
         base = f"{workflow}_{now.astimezone(timezone.utc):%Y%m%d_%H%M%S}"
         for n in range(1, 10_000):
             run_id = base if n == 1 else f"{base}_{n}"
@@ -252,18 +286,12 @@ class Store:
             def build(staging: str, run_id: str = run_id) -> None:
                 self.backend.replace(f"{staging}/checkpoint.json", first(run_id), durable=True)
 
+            # The pointer first: a kill before the rename leaves it naming no run (ignored).
+            # make_run's directory fsync persists its rename with the run's.
+            self.backend.replace(f"{workflow}.latest", f"{run_id}\n".encode(), durable=False)
             self.backend.make_run(run_id, build, f"{_UNBORN}{run_id}.{os.getpid()}")
             return RunDir(self.backend, run_id)
         raise LockHeldError(f"too many runs of {workflow!r} started at {base}", path=self.root)
-
-    def _sweep_unborn(self, workflow: str) -> None:
-        """Remove run directories whose creator was killed before renaming them into place."""
-        for name, kind in self.backend.listing():
-            if not name.startswith(_UNBORN):
-                continue
-            m = _RUN_ID.match(name[len(_UNBORN) :].rpartition(".")[0])
-            if m and m.group("name") == workflow and kind == "dir":
-                self.backend.remove_staging(name)
 
     # -- locking -------------------------------------------------------------------------
 
@@ -271,13 +299,63 @@ class Store:
         self.ensure()
         return self.backend.lock(f"{workflow}.lock", workflow)
 
+    def runs_guard(self, workflow: str) -> RunsGuard | NoGuard:
+        """``<workflow>.runs.lock`` (see ``lock.py``): ``clean`` holds it while it deletes."""
+        from .lock import NoGuard, RunsGuard
+
+        if not isinstance(self.backend, LocalBackend):
+            return NoGuard()
+        return RunsGuard(self.backend, workflow)
+
     def active_run(self, workflow: str) -> str | None:
-        """The id of the run of ``workflow`` whose process holds the lock right now, if any."""
-        if self.backend.kind(f"{workflow}.lock") is None:
-            return None
+        """The id of the run of ``workflow`` whose process holds the lock right now, if any.
+
+        Only a probe: nothing is written, so a reader who may not write the store can ask."""
         probe = self.backend.lock(f"{workflow}.lock", workflow)
-        if probe.try_acquire():
-            probe.release()
+        if not probe.is_held():
             return None
         holder = probe.holder()
         return str(holder.get("run_id")) if holder.get("run_id") else None
+
+    def sweep(self, workflow: str) -> None:
+        """Remove what killed commands left (call with the runs guard held): run directories
+        of ``workflow`` whose creator died before renaming them into place, the tombstones of
+        a killed ``clean``, and temp files at the store's root whose writer is dead. Temp
+        files inside a run are swept when the run is resumed or repaired."""
+        # Names only (one listdir, no stat per entry): a store can hold thousands of runs.
+        for name in self.backend.names():
+            if name[:1] != ".":
+                continue
+            if name.startswith((DELETING, _UNBORN)):
+                if self._left_by(workflow, name) and self.backend.kind(name) == "dir":
+                    self.backend.remove_staging(name)
+            elif (
+                is_temp_name(name)
+                and not _alive(temp_pid(name))
+                and self.backend.kind(name) == "file"
+            ):
+                with contextlib.suppress(CheckpointError):
+                    self.backend.remove(name)
+
+    @staticmethod
+    def _left_by(workflow: str, name: str) -> bool:
+        """``.new-<run>.<pid>`` or ``.deleting-<run>-<pid>`` of a run of ``workflow``."""
+        if name.startswith(_UNBORN):
+            stem = name[len(_UNBORN) :].rpartition(".")[0]
+        else:
+            stem = name[len(DELETING) :].rpartition("-")[0]
+        m = _RUN_ID.match(stem)
+        return m is not None and m.group("name") == workflow
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether process ``pid`` exists (on this host: temp files are local)."""
+    if pid is None or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, another user's
+    return True

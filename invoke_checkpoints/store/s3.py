@@ -25,6 +25,7 @@ from pathlib import PosixPath
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ..errors import CheckpointError, CorruptCheckpointError, LeaseLostError, RemoteStoreError
+from .safefs import MAX_FILE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -157,12 +158,18 @@ class S3Backend:
         meta = self._head(key)
         return int(meta["size"]) if meta else 0
 
-    def read(self, key: str) -> bytes:
+    def read(self, key: str, *, limit: int = MAX_FILE) -> bytes:
         try:
             data, etag = self.get(key)
         except FileNotFoundError:
             path = self.where(key)
             raise CorruptCheckpointError(f"{path}: file is missing", path=path) from None
+        if len(data) > limit:
+            path = self.where(key)
+            raise CorruptCheckpointError(
+                f"{path}: {len(data)} bytes, more than this kind of file ever holds ({limit})",
+                path=path,
+            )
         if etag:
             with self._etag_guard:
                 self._etags[key] = etag

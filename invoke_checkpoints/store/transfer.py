@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import CheckpointError, CorruptCheckpointError
-from .atomic import atomic_write
+from .atomic import write_file
 from .rundir import CHECKPOINT, marker_name, state_name
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def export_run(run_dir: RunDir, target: Path) -> int:
             info.size, info.mtime, info.mode = len(data), now, 0o600
             tar.addfile(info, io.BytesIO(data))
     try:
-        atomic_write(target, buffer.getvalue(), durable=True)
+        write_file(target, buffer.getvalue(), durable=True)
     except OSError as exc:
         raise CheckpointError(f"{target}: cannot write the archive ({exc.strerror})") from None
     return len(names)

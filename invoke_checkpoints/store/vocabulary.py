@@ -9,6 +9,7 @@ No field list belongs here: the readers take those from the models' JSON Schemas
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
@@ -23,11 +24,12 @@ __all__ = [
     "check_version",
     "iso",
     "load_object",
+    "now_precise",
     "utcnow",
 ]
 
 #: Version of the on-disk format written by this release. Readers accept the same major version.
-FORMAT_VERSION = "1.0.0"
+FORMAT_VERSION = "1.1.0"
 _READABLE_MAJOR = 1
 #: The spec's timestamps: ``2025-12-18T12:15:30Z`` (UTC, second precision).
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -55,6 +57,13 @@ class StepStatus(str, Enum):
 def utcnow() -> datetime:
     """Now, in UTC, at second precision like the spec's timestamps."""
     return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def now_precise() -> tuple[datetime, float]:
+    """Now as ``(utcnow(), Unix time)``: the second-precision timestamp of the spec and the
+    same instant with sub-second precision (format 1.1's ``started_at_epoch``)."""
+    epoch = time.time()
+    return datetime.fromtimestamp(int(epoch), timezone.utc), round(epoch, 6)
 
 
 def iso(value: datetime) -> str:

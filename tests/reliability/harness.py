@@ -71,14 +71,19 @@ KILLED = -signal.SIGKILL
 TASKS_PY = REPO / "tests" / "projects" / "twenty_steps" / "tasks.py"
 
 _RUN_DIR = re.compile(r"^workflow_\d{8}_\d{6}(?:_[1-9]\d*)?$")
-_TEMP = re.compile(r"^\..+\.\d+\.\d+\.tmp$")
-#: The lock holder's record has a fixed temp name (only the holder writes it).
-_LOCK_TEMP = ".workflow.lock.json.tmp"
+_TEMP = re.compile(r"^\..+\.\d+\.[0-9a-f]{16}\.tmp$")
 _UNBORN = re.compile(r"^\.new-workflow_\d{8}_\d{6}(?:_[1-9]\d*)?\.\d+$")
 _MARKER = re.compile(r"^step_(\d+)\.complete$")
 _STATE = re.compile(r"^step_(\d+)_state\.json$")
 _MARKER_LINE = re.compile(r"^[A-Z_]+=\S*$")
-_ROOT_FILES = {".gitignore", "README.md", "workflow.lock", "workflow.lock.json"}
+_ROOT_FILES = {
+    ".gitignore",
+    "README.md",
+    "workflow.lock",
+    "workflow.lock.json",
+    "workflow.runs.lock",
+    "workflow.latest",
+}
 GITIGNORE = b"# Created by invoke-checkpoints.\n*\n"
 
 
@@ -228,7 +233,7 @@ def _check_root_entry(entry: Path, problems: list[str], figures: Figures) -> Run
         return _check_run(entry, problems, figures)
     elif _UNBORN.match(name) and entry.is_dir():
         figures.unborn_dirs_seen += 1  # a kill while the run directory was being built
-    elif (_TEMP.match(name) or name == _LOCK_TEMP) and entry.is_file():
+    elif _TEMP.match(name) and entry.is_file():
         figures.temp_files_seen += 1
     elif name in _ROOT_FILES and entry.is_file():
         figures.files_checked += 1
@@ -237,6 +242,8 @@ def _check_root_entry(entry: Path, problems: list[str], figures: Figures) -> Run
             problems.append(f"{entry}: mode {_mode(entry):o}, expected 600")
         if name == ".gitignore" and data != GITIGNORE:
             problems.append(f"{entry}: unexpected content {data!r}")
+        if name == "workflow.latest" and data and not _RUN_DIR.match(data.decode().strip()):
+            problems.append(f"{entry}: names no run: {data[:80]!r}")
         if name == "workflow.lock.json":
             try:
                 holder = json.loads(data)
@@ -631,6 +638,14 @@ def render_report(
     return "\n".join(lines)
 
 
+def kept_sections(report: Path) -> str:
+    """The hand-written "## Fault classes ..." sections at the end of an existing report
+    (from the first such heading on), kept by every regeneration."""
+    text = report.read_text() if report.exists() else ""
+    at = text.find("\n## Fault classes")
+    return text[at:].lstrip("\n") if at >= 0 else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--kills", type=int, default=50, help="SIGKILLs to make (default 50)")
@@ -685,7 +700,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(figures.as_json(), indent=2) + "\n")
     if args.report:
-        args.report.write_text(render_report(figures, command, fuzz) + "\n")
+        sections = kept_sections(args.report)
+        text = render_report(figures, command, fuzz) + "\n"
+        args.report.write_text(text + ("\n" + sections if sections else ""))
     failed = bool(figures.violations) or (fuzz is not None and fuzz[0] != 0)
     return 1 if failed else 0
 

@@ -86,7 +86,8 @@ def test_checker_accepts_a_completed_run(project: Project, finished: Path) -> No
     view, problems = harness.check_store(project.store, figures)
     assert problems == []
     assert view is not None and view.markers == set(range(20))
-    assert figures.files_checked == 4 + 1 + 20 + 20
+    # .gitignore, README.md, the lock, its owner record, the runs guard, the latest pointer.
+    assert figures.files_checked == 6 + 1 + 20 + 20
 
 
 @pytest.mark.parametrize(

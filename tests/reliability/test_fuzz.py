@@ -260,7 +260,8 @@ def marker_field(draw: st.DrawFn, original: bytes) -> Damage:
         new = [line for line in lines if not line.startswith(key + "=")]
         verdict: Verdict = "accept" if key == "EXIT_CODE" else "refuse"  # EXIT_CODE defaults
         return Damage(f"{key} removed", ("\n".join(new) + "\n").encode(), verdict)
-    return Damage("unknown key", original + b"FUTURE_KEY=1\n", "refuse")
+    # A newer minor version's key: accepted and ignored, like the JSON files' (issue #12).
+    return Damage("unknown key", original + b"FUTURE_KEY=1\n", "accept")
 
 
 @st.composite

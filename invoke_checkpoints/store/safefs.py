@@ -1,0 +1,175 @@
+"""The file system as a store another local user may try to tamper with.
+
+Every path below the store's root is opened one component at a time, relative to its parent's
+file descriptor and with ``O_NOFOLLOW``: a symbolic link is never followed, even one swapped
+in after a run started. Every directory and file met on the way is checked like ssh's
+``StrictModes``: owned by a trusted user (the current one or root; for a read-only command,
+the store's owner too) and writable by no one else. Reads are bounded in size and never block
+(a FIFO planted at a file's name is refused, not waited on). ``OSError`` from a write becomes
+:class:`~invoke_checkpoints.errors.StoreWriteError` naming the path and the errno.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from typing import TYPE_CHECKING
+
+from ..errors import CheckpointError, CorruptCheckpointError, StoreWriteError, UntrustedStoreError
+from .atomic import LINK, errno_name
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from pathlib import Path
+
+__all__ = ["MAX_FILE", "MAX_SMALL", "Walker", "read_error", "write_error"]
+
+#: Size bounds of a read: a checkpoint.json or state file (64 MiB) and a marker or pointer.
+MAX_FILE = 64 * 1024 * 1024
+MAX_SMALL = 64 * 1024
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _O_CLOEXEC
+
+
+def _at_fault(path: Path | str, exc: OSError) -> Path | str:
+    """The path ``exc`` names when it is absolute (a directory met on the way), else ``path``."""
+    name = exc.filename
+    return name if isinstance(name, str) and name.startswith("/") else path
+
+
+def _why(exc: OSError) -> str:
+    return f"{exc.strerror or exc} ({errno_name(exc.errno)})"
+
+
+def write_error(path: Path | str, exc: OSError) -> StoreWriteError:
+    """One line naming the file and the errno: ``cannot write P: No space left... (ENOSPC)``."""
+    where = _at_fault(path, exc)
+    why = LINK if exc.errno == errno.ELOOP else _why(exc)
+    return StoreWriteError(f"cannot write {where}: {why}", path=_as_path(where), errno=exc.errno)
+
+
+def read_error(path: Path | str, exc: OSError) -> CheckpointError:
+    """A file that cannot be read: a link (corrupt, repair replaces it), or an errno."""
+    where = _at_fault(path, exc)
+    if exc.errno == errno.ELOOP:
+        return CorruptCheckpointError(f"{where}: {LINK}", path=_as_path(where))
+    return CheckpointError(f"cannot read {where}: {_why(exc)}", path=_as_path(where))
+
+
+def _named(exc: OSError, dir_fd: int, part: str, path: str) -> OSError:
+    """``exc`` naming ``path``; ``ELOOP`` when ``part`` is a link (Linux says ``ENOTDIR`` for
+    ``O_DIRECTORY|O_NOFOLLOW`` on a link)."""
+    code = exc.errno
+    if code in (errno.ENOTDIR, errno.ELOOP):
+        with contextlib.suppress(OSError):
+            if stat.S_ISLNK(os.stat(part, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                code = errno.ELOOP
+    return OSError(code, os.strerror(code) if code else str(exc), path)
+
+
+def _as_path(where: Path | str) -> Path:
+    from pathlib import Path
+
+    return Path(where)
+
+
+class Walker:
+    """Opens the store's directories and files without following links, checking owners."""
+
+    def __init__(self, root: Path, *, readonly: bool) -> None:
+        self.root = root
+        self.readonly = readonly
+        self._euid = os.geteuid()
+        self._owners: set[int] | None = None
+
+    # -- trust -------------------------------------------------------------------------------
+
+    def check(self, st: os.stat_result, path: Path | str) -> None:
+        """Refuse what another user owns or may change (ssh's ``StrictModes``)."""
+        owners = self._owners if self._owners is not None else {self._euid, 0}
+        if st.st_uid not in owners:
+            raise UntrustedStoreError(
+                f"{path}: owned by uid {st.st_uid}, not by you (uid {self._euid}); the store "
+                "trusts only its owner's files, so another user could have planted it: remove "
+                "it (or run as its owner)",
+                path=_as_path(path),
+            )
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise UntrustedStoreError(
+                f"{path}: writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}), so "
+                f"another user could change it: fix with `chmod go-w {path}`",
+                path=_as_path(path),
+            )
+
+    def _open_root(self) -> int:
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | _O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if self._owners is None:
+                owners = {self._euid, 0}
+                if self.readonly:  # a reader of another user's store trusts that user
+                    owners.add(st.st_uid)
+                self._owners = owners
+            self.check(st, self.root)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    # -- walking -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def directory(self, parts: Sequence[str]) -> Iterator[int]:
+        """A file descriptor of ``root/parts...``, each component opened without following a
+        link and checked; an ``OSError`` names the component at fault in ``filename``."""
+        fd = self._open_root()
+        path = str(self.root)
+        try:
+            for part in parts:
+                path = f"{path}/{part}"
+                try:
+                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    raise _named(exc, fd, part, path) from None
+                os.close(fd)
+                fd = child
+                self.check(os.fstat(fd), path)
+            yield fd
+        finally:
+            os.close(fd)
+
+    def read(self, parts: Sequence[str], name: str, path: Path, limit: int) -> bytes:
+        """The bytes of a regular file of a trusted owner, at most ``limit`` of them."""
+        with self.directory(parts) as dfd:
+            fd = os.open(name, _READ_FLAGS, dir_fd=dfd)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise CorruptCheckpointError(f"{path}: not a regular file", path=path)
+            self.check(st, path)
+            chunks: list[bytes] = []
+            total = 0
+            while total <= limit:
+                chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+            if total > limit:
+                raise CorruptCheckpointError(
+                    f"{path}: larger than {limit} bytes, more than this file can be", path=path
+                )
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def stat(self, parts: Sequence[str], name: str) -> os.stat_result | None:
+        """``lstat`` of ``name`` (``None`` when missing); a linked parent raises ``ELOOP``."""
+        try:
+            with self.directory(parts) as dfd:
+                return os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
