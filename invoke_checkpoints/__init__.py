@@ -4,6 +4,10 @@
 --resume`` and ``invoke workflow.status``. Everything a tasks.py or a plugin needs is importable
 from here; the layers below (``store``, ``run``, ``cli``, ``plugins``) are internal.
 
+Plugin authors find here every type a hook receives (``RunInfo``, ``StepInfo``, ``StepState``
+and its ``StepStatus``, ``RunOptions``, the ``Terminated`` / ``HookInterrupted`` errors), so
+``mypy --strict`` on a plugin needs no private import; ``invoke_checkpoints.testing`` tests one.
+
 Importing this package stays cheap: pluggy and pydantic load only when a workflow
 command runs (or when a plugin imports ``hookimpl`` / ``StepState``).
 """
@@ -32,22 +36,28 @@ if TYPE_CHECKING:
     # these imports (tests/test_realworld.py checks it). ``StepState`` types as ``Any`` from
     # here (module ``__getattr__``); its typed home is ``invoke_checkpoints.store.models``.
     from .plugins.markers import hookimpl, hookspec
-    from .run.context import RunInfo, StepInfo
+    from .run.context import HookInterrupted, RunInfo, RunOptions, StepInfo
+    from .run.signals import Terminated
+    from .store.vocabulary import StepStatus
 
     __version__: str
 
 __all__ = [
     "CheckpointError",
     "CorruptCheckpointError",
+    "HookInterrupted",
     "IncompatibleRunError",
     "InvalidRunIdError",
     "LockHeldError",
     "NotInStepError",
     "RunInfo",
+    "RunOptions",
     "Step",
     "StepInfo",
     "StepState",
+    "StepStatus",
     "StoreWriteError",
+    "Terminated",
     "UnknownRunError",
     "UnknownStepError",
     "UntrustedStoreError",
@@ -71,9 +81,13 @@ def current_step() -> StepInfo:
 _LAZY = {
     "hookimpl": "plugins.markers",
     "hookspec": "plugins.markers",
+    "HookInterrupted": "run.context",
     "RunInfo": "run.context",
+    "RunOptions": "run.context",
     "StepInfo": "run.context",
     "StepState": "store.models",
+    "StepStatus": "store.vocabulary",
+    "Terminated": "run.signals",
 }
 
 

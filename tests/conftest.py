@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: ``workflow_project``: the helper plugin authors use (invoke_checkpoints/testing.py).
+pytest_plugins = ["invoke_checkpoints.testing"]
+
 # tasks.py is rewritten within the same second by many tests; stale .pyc files would hide that.
 sys.dont_write_bytecode = True
 

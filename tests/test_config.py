@@ -264,3 +264,118 @@ def test_workflow_defined_in_another_module_uses_tasks_py_store(project: Project
     assert outcome.code == 0, outcome.err
     assert project.checkpoint(project.only_run())["status"] == "completed"
     assert not (project.root / "pipelines" / ".checkpoints").exists()
+
+
+# -- issue #12: every key type-checked, environment booleans parsed strictly -------------------
+
+
+@pytest.mark.parametrize("text", ["false", "FALSE", "no", "off", "0", "  Off "])
+def test_env_false_words_switch_checkpointing_off(project: Project, text: str) -> None:
+    """INVOKE_CHECKPOINTS_ENABLED=false means false (Invoke alone casts it to true)."""
+    project.use("three_steps")
+    outcome = project.invoke("workflow", env={"INVOKE_CHECKPOINTS_ENABLED": text})
+    assert outcome.code == 0, outcome.err
+    assert not any(project.store.glob("workflow_*"))
+
+
+def test_env_boolean_beats_a_config_file_boolean(project: Project) -> None:
+    """A file says true, the environment says "false": false (Invoke would cast it to true)."""
+    project.use("three_steps")
+    (project.root / "invoke.yaml").write_text("checkpoints:\n  enabled: true\n")
+    outcome = project.invoke("workflow", env={"INVOKE_CHECKPOINTS_ENABLED": "false"})
+    assert outcome.code == 0, outcome.err
+    assert not any(project.store.glob("workflow_*"))
+
+
+@pytest.mark.parametrize(
+    ("key", "text"),
+    [
+        pytest.param("enabled", "maybe", id="enabled"),
+        pytest.param("fsync", "yess", id="fsync"),
+        pytest.param("retention_days", "soon", id="retention-days"),
+        pytest.param("retention_days", "inf", id="retention-days-infinite"),
+        pytest.param("retention_days", "nan", id="retention-days-nan"),
+        pytest.param("max_workers", "abc", id="max-workers"),
+        pytest.param("max_workers", "-1", id="max-workers-negative"),
+        pytest.param("dir", "", id="dir-empty"),
+        pytest.param("dir", "   ", id="dir-blank"),
+    ],
+)
+def test_bad_env_value_is_one_line_exit_2(project: Project, key: str, text: str) -> None:
+    """A bad INVOKE_CHECKPOINTS_<KEY>: one line naming key, value and expected type, exit 2,
+    nothing run or written (an empty dir would have made the project root the store)."""
+    project.use("three_steps")
+    outcome = project.run("workflow", env={f"INVOKE_CHECKPOINTS_{key.upper()}": text})
+    assert outcome.code == 2, outcome
+    line = one_line(outcome)
+    assert f"checkpoints.{key}" in line
+    assert repr(text) in line
+    assert "must be" in line
+    assert log_lines(project) == []
+    assert not (project.root / "README.md").exists()
+    assert not project.store.exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        pytest.param("dir", "", id="dir-empty"),
+        pytest.param("dir", 5, id="dir-not-a-string"),
+        pytest.param("retention_days", True, id="retention-bool"),
+        pytest.param("retention_days", [1], id="retention-list"),
+        pytest.param("fsync", 1, id="fsync-int"),
+        pytest.param("enabled", "sometimes", id="enabled-word"),
+        pytest.param("max_workers", -1, id="max-workers-negative"),
+        pytest.param("max_workers", 1.5, id="max-workers-fraction"),
+        pytest.param("plugins", 7, id="plugins-not-a-list"),
+    ],
+)
+@pytest.mark.parametrize("source", ["yaml", "collection"])
+def test_bad_typed_value_is_one_line_exit_2(
+    project: Project, source: str, key: str, value: object
+) -> None:
+    _configure(project, source, key, value)
+    outcome = project.invoke("workflow")
+    assert outcome.code == 2, outcome.err
+    line = one_line(outcome)
+    assert f"checkpoints.{key}" in line
+    assert repr(value) in line
+    assert log_lines(project) == []
+
+
+def test_fractional_retention_days_are_accepted(project: Project) -> None:
+    env = _configure(project, "yaml", "retention_days", 1.5)
+    assert project.invoke("workflow", env=env).code == 0
+    old = age_run(project.only_run(), 2)
+    assert project.invoke("workflow", env=env).code == 0
+    assert old not in project.runs()
+
+
+def test_list_keys_from_the_environment(project: Project) -> None:
+    """INVOKE_CHECKPOINTS_DISABLE_PLUGINS=a,b is a list (Invoke alone refuses to cast it)."""
+    project.use("three_steps")
+    outcome = project.run(
+        "workflow.plugins", env={"INVOKE_CHECKPOINTS_DISABLE_PLUGINS": "smart, reporter"}
+    )
+    assert outcome.code == 0, outcome
+    assert "smart" in outcome.out
+    assert "disabled" in outcome.out
+
+
+def test_max_workers_flag_not_a_number_is_one_line(project: Project) -> None:
+    project.use("three_steps")
+    outcome = project.run("workflow", "--max-workers=abc")
+    assert outcome.code == 2, outcome
+    assert "--max-workers" in one_line(outcome)
+    assert not project.store.exists()
+
+
+@pytest.mark.parametrize(
+    "name", ["INVOKE_CHECKPOINTS_DEBUG", "INVOKE_CHECKPOINTS_DISABLE_PLUGIN_AUTOLOAD"]
+)
+def test_package_env_flags_are_strict(project: Project, name: str) -> None:
+    project.use("three_steps")
+    outcome = project.run("workflow", env={name: "perhaps"})
+    assert outcome.code == 2, outcome
+    assert name in one_line(outcome)
+    assert log_lines(project) == []

@@ -169,15 +169,25 @@ def test_hook_arguments_are_checked_by_name(project: Project, name: str, arg: st
         ),
         (
             "@hookimpl(wrapper=True)\n    def checkpoints_step_start(self, run):\n        yield",
-            "hook wrappers are not supported (checkpoints_step_start)",
+            "hook wrappers are supported only for checkpoints_run_step (checkpoints_step_start)",
+        ),
+        ("def checkpoints_run_step(self, step): pass", "checkpoints_run_step takes only wrappers"),
+        (
+            "async def checkpoints_step_start(self, run): pass",
+            "checkpoints_step_start is async def; hooks are called synchronously",
+        ),
+        (
+            "# no marker\n    def checkpoints_step_start(self, run): pass",
+            "checkpoints_step_start is named like a hook but has no @hookimpl",
         ),
     ],
-    ids=["misspelt-hook", "hook-wrapper"],
+    ids=["misspelt-hook", "hook-wrapper", "plain-run-step", "async-hook", "no-hookimpl"],
 )
 def test_invalid_plugins_are_refused(project: Project, body: str, expected: str) -> None:
-    """A misspelt hook name or a hook wrapper stops the command before anything is written."""
+    """A misspelt hook, a wrapper where none is taken, an async or unmarked hook stops the
+    command before anything is written."""
     write_tasks(project, plugins="Odd()")
-    decorated = body if body.startswith("@") else f"@hookimpl\n    {body}"
+    decorated = body if body.startswith(("@", "#")) else f"@hookimpl\n    {body}"
     project.write(
         (project.root / "tasks.py")
         .read_text()
@@ -186,6 +196,18 @@ def test_invalid_plugins_are_refused(project: Project, body: str, expected: str)
     outcome = project.invoke("workflow")
     assert outcome.code == 2
     assert "plugin 'tasks.Odd' is invalid" in outcome.err and expected in outcome.err
+    assert project.runs() == []
+
+
+def test_a_class_given_instead_of_an_instance_is_refused(project: Project) -> None:
+    """``plugins=[Recorder]`` (the class) is refused at registration, naming the fix."""
+    write_tasks(project, plugins="Recorder")
+    outcome = project.invoke("workflow")
+    assert outcome.code == 2
+    assert (
+        "plugin 'tasks.Recorder' is invalid: Recorder is a class, not an instance; "
+        "register an instance (Recorder())"
+    ) in outcome.err
     assert project.runs() == []
 
 

@@ -334,8 +334,8 @@ def test_a_class_with_static_and_class_method_hooks_is_a_plugin() -> None:
 @pytest.mark.parametrize(
     "marker", [hookimpl(wrapper=True), hookimpl(hookwrapper=True)], ids=["wrapper", "hookwrapper"]
 )
-def test_hook_wrappers_are_refused_at_registration(marker: Callable[[Any], Any]) -> None:
-    """Both kinds of wrapper, with the message of the end-to-end test."""
+def test_hook_wrappers_are_refused_on_notification_hooks(marker: Callable[[Any], Any]) -> None:
+    """Both kinds of wrapper, except on checkpoints_run_step, with the end-to-end message."""
 
     def checkpoints_step_start() -> Any:
         yield
@@ -344,6 +344,6 @@ def test_hook_wrappers_are_refused_at_registration(marker: Callable[[Any], Any])
     with pytest.raises(PluginError) as refused:
         host_of(SimpleNamespace(checkpoints_step_start=marked))
     assert str(refused.value) == (
-        "plugin 'types.SimpleNamespace' is invalid: hook wrappers are not supported "
-        "(checkpoints_step_start); use a plain @hookimpl"
+        "plugin 'types.SimpleNamespace' is invalid: hook wrappers are supported only for "
+        "checkpoints_run_step (checkpoints_step_start); use a plain @hookimpl"
     )

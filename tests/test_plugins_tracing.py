@@ -61,11 +61,14 @@ def test_debug_gives_each_call_its_duration_so_a_slow_plugin_is_named(project: P
     done = [m for line in lines if (m := DONE.match(line))]
     assert [(m["hook"], m["plugin"]) for m in done] == started
     assert {m["plugin"] for m in done if float(m["ms"]) >= 200} == {"tasks.Recorder"}
-    calls = [m for line in lines if (m := CALL.match(line))]
-    assert [m["hook"] for m in calls] == [
+    # A notification is two calls: the built-ins', then the other plugins'. The call around
+    # a step's execution (checkpoints_run_step) has no plugin implementation here.
+    calls = [m for line in lines if (m := CALL.match(line)) and m["hook"] != "checkpoints_run_step"]
+    assert [hook for hook, _ in itertools.groupby(m["hook"] for m in calls)] == [
         hook for hook, _ in itertools.groupby(h for h, _ in started)
     ]
-    assert all(float(m["ms"]) >= 200 for m in calls)  # Recorder implements every hook
+    slow = {m["hook"] for m in calls if float(m["ms"]) >= 200}
+    assert slow == {hook for hook, _ in started}  # Recorder implements every hook
     assert sum(int(m["n"]) for m in calls) == len(started)
 
 

@@ -16,7 +16,7 @@ from invoke import Collection, Context, Task
 from ..run.definition import Step, WorkflowDefinition, build_steps
 from .admin import maintenance_tasks, remote_tasks
 from .binding import bound, make_task
-from .config import DEFAULTS
+from .config import registered_defaults
 from .report_task import report_task
 
 if TYPE_CHECKING:
@@ -57,9 +57,10 @@ def workflow(
         )
         if not isinstance(value, kind) or bad_int:
             raise TypeError(f"workflow() option {key}={value!r} must be a {kind.__name__}")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(
-            f"workflow name {name!r} must start with a letter and use letters, digits, - or _"
+            f"workflow name {name!a} must start with a letter and use letters, digits, "
+            "- or _ (at most 64)"
         )
     if not steps:
         raise ValueError(f"workflow {name!r} needs at least one step")
@@ -87,9 +88,7 @@ def _build_collection(definition: WorkflowDefinition, help_text: str | None) -> 
         *remote_tasks(definition),
     ):
         coll.add_task(task)
-    coll.configure(
-        {"checkpoints": {k: list(v) if isinstance(v, list) else v for k, v in DEFAULTS.items()}}
-    )
+    coll.configure({"checkpoints": registered_defaults()})
     return coll
 
 
@@ -121,7 +120,7 @@ def _start(
     smart: bool,
     no_smart: bool,
     parallel: bool,
-    max_workers: int,
+    max_workers: str,
     run_key: str | None,
 ) -> None:
     """What ``invoke <workflow> [flags]`` and ``invoke <workflow>.resume [flags]`` both do."""
@@ -139,7 +138,7 @@ def _start(
         resume_from=resume_from,
         smart=True if smart else (False if no_smart else None),
         parallel=True if parallel else None,
-        max_workers=max_workers or None,
+        max_workers=_workers(max_workers),
         run_key=run_key,
     )
     run_command(c, bound(definition), request, dry_run=dry_run, explain=explain, quiet=quiet)
@@ -160,7 +159,8 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
         smart: bool = False,
         no_smart: bool = False,
         parallel: bool = False,
-        max_workers: int = 0,
+        # A string, parsed here: Invoke's own int parsing raises a traceback for "abc".
+        max_workers: str = "",
         run_key: str | None = None,
     ) -> None:
         _start(
@@ -192,7 +192,7 @@ def _run_tasks(definition: WorkflowDefinition, help_text: str | None) -> list[Ta
         smart: bool = False,
         no_smart: bool = False,
         parallel: bool = False,
-        max_workers: int = 0,
+        max_workers: str = "",
         run_key: str | None = None,
     ) -> None:
         _start(c, definition, resume=True, run_id=run, **_flags(locals()))
@@ -271,3 +271,17 @@ def _read_only_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
     plugins.__doc__ = f"List the plugins active for workflow '{name}' and where each came from."
     tasks.append(make_task(plugins, "plugins"))
     return tasks
+
+
+def _workers(value: str) -> int | None:
+    """``--max-workers=N``: a whole number >= 1 (0 or nothing: the configured default)."""
+    text = str(value).strip()
+    if not text:
+        return None
+    if not text.isdigit() or not text.isascii():
+        from invoke.exceptions import Exit
+
+        raise Exit(
+            f"invoke-checkpoints: --max-workers must be a whole number >= 1, got {value!r}", 2
+        )
+    return int(text) or None

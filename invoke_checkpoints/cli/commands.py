@@ -25,10 +25,8 @@ if TYPE_CHECKING:
     from ..store.runs import Store
 
 __all__ = [
-    "clean_command",
     "list_command",
     "plugins_command",
-    "repair_command",
     "run_command",
     "settings_store",
     "status_command",
@@ -36,17 +34,30 @@ __all__ = [
 ]
 
 
+def _auto_dash(c: Context) -> bool:
+    """Invoke's ``tasks.auto_dash_names``: ``my_flow`` is the task ``my-flow`` by default."""
+    try:
+        return bool(c.config.tasks.get("auto_dash_names", True))
+    except AttributeError:
+        return True
+
+
+def _task_name(c: Context, definition: WorkflowDefinition) -> str:
+    from ..store.status import command_name
+
+    return command_name(definition.name, auto_dash=_auto_dash(c))
+
+
 @contextlib.contextmanager
-def _user_errors(definition: WorkflowDefinition) -> Iterator[None]:
+def _user_errors(definition: WorkflowDefinition, c: Context | None = None) -> Iterator[None]:
     try:
         yield
     except CorruptCheckpointError as exc:
-        repair = f"`invoke {definition.name}.repair" + (
-            f" --run={exc.run_id}`" if exc.run_id else "`"
-        )
+        name = _task_name(c, definition) if c is not None else definition.name
+        repair = f"`invoke {name}.repair" + (f" --run={exc.run_id}`" if exc.run_id else "`")
         raise Exit(
             f"invoke-checkpoints: {exc}; nothing was changed: rebuild it with {repair} "
-            f"or start a new run with `invoke {definition.name}`",
+            f"or start a new run with `invoke {name}`",
             USAGE_EXIT_CODE,
         ) from None
     except CheckpointError as exc:
@@ -90,7 +101,7 @@ def _setup(
         return expected_durations(store, workflow, exclude=run_id)
 
     builtins: list[tuple[str, object]] = [
-        ("reporter", ConsoleReporter(quiet=quiet, history=history)),
+        ("reporter", ConsoleReporter(quiet=quiet, history=history, auto_dash=_auto_dash(c))),
         ("smart", SmartExecution(store, settings.root, definition.name)),
     ]
     plugins = PluginHost(
@@ -101,6 +112,7 @@ def _setup(
         builtins=builtins,
         debug=env_flag(DEBUG_ENV),
         autoload=not env_flag(AUTOLOAD_ENV),
+        config=settings.plugin_config,
     )
     for name in plugins.unknown_blocked():
         print(
@@ -136,7 +148,7 @@ def run_command(
 
     if request.max_workers is not None and request.max_workers < 1:
         raise Exit(f"invoke-checkpoints: --max-workers must be >= 1, got {request.max_workers}", 2)
-    with _user_errors(definition):
+    with _user_errors(definition, c):
         settings, store, plugins = _setup(c, definition, quiet=quiet)
         if request.run_key is None and settings.run_key is not None:
             import dataclasses
@@ -242,7 +254,7 @@ def _run_locked(
     if decision.already_complete:
         print(
             f"run {run_dir.run_id} already completed; nothing to resume "
-            f"(start a new run with `invoke {definition.name}`)"
+            f"(start a new run with `invoke {_task_name(c, definition)}`)"
         )
         return
     engine.resume(decision)
@@ -255,7 +267,7 @@ def status_command(
     from ..store.status import run_status
     from .render import render_status
 
-    with _user_errors(definition):
+    with _user_errors(definition, c):
         _, store = _settings_store(c, definition, readonly=True)
         if run_id is None:
             run_id = store.latest(definition.name)
@@ -266,13 +278,25 @@ def status_command(
             else:
                 print(f"no runs of workflow {definition.name!r} yet (store: {store.root})")
             return
-        doc = run_status(store, definition.name, store.find(definition.name, run_id))
+        run_dir = store.find(definition.name, run_id)
+        doc = run_status(store, definition.name, run_dir, auto_dash=_auto_dash(c))
+        _add_metadata(doc, definition)
         print(json.dumps(doc, indent=2) if as_json else render_status(doc))
+
+
+def _add_metadata(doc: dict[str, Any], definition: WorkflowDefinition) -> None:
+    """Each step's ``tags``, ``meta`` and ``group``, from the workflow as defined now."""
+    specs = {spec.name: spec for spec in definition.steps}
+    for step in doc["steps"]:
+        spec = specs.get(step["name"])
+        step["tags"] = sorted(spec.tags) if spec is not None else []
+        step["meta"] = dict(spec.meta) if spec is not None else {}
+        step["group"] = spec.group if spec is not None else None
 
 
 def plugins_command(c: Context, definition: WorkflowDefinition) -> None:
     """``invoke <workflow>.plugins``: active plugins and where each came from."""
-    with _user_errors(definition):
+    with _user_errors(definition, c):
         _, _, plugins = _setup(c, definition)
         rows = plugins.describe()
         width = max(len(name) for name, _ in rows)
@@ -294,7 +318,7 @@ def _retention(
     removed = auto_clean(store, definition.name, settings.retention_days, keep_run)
     if removed:
         print(
-            f"removed {len(removed)} run(s) older than {settings.retention_days} days "
+            f"removed {len(removed)} run(s) older than {settings.retention_days:g} days "
             "(checkpoints.retention_days)"
         )
 
@@ -307,7 +331,7 @@ def list_command(
     from ..store.maintenance import list_document, list_runs
     from .render import render_list
 
-    with _user_errors(definition):
+    with _user_errors(definition, c):
         _, store = _settings_store(c, definition, readonly=True)
         rows = list_runs(store, definition.name, limit=None if show_all else 20)
         if as_json:
@@ -318,97 +342,6 @@ def list_command(
             print(render_list(rows, color=use_color(sys.stdout)))
 
 
-def clean_command(
-    c: Context,
-    definition: WorkflowDefinition,
-    *,
-    older_than: float | None,
-    keep: int | None,
-    everything: bool,
-    dry_run: bool,
-) -> None:
-    """``invoke <workflow>.clean``: remove old runs; never the active one."""
-    from ..plugins.formatting import human_size
-    from ..store.maintenance import clean_runs, plan_clean
-
-    with _user_errors(definition):
-        settings, store = _settings_store(c, definition)
-        if older_than is not None and older_than < 0:
-            raise CheckpointError(f"--older-than must be >= 0 days, got {older_than}")
-        if keep is not None and keep < 0:
-            raise CheckpointError(f"--keep must be >= 0, got {keep}")
-        if not everything and older_than is None:
-            # --keep alone protects the newest N from the retention policy; it removes nothing
-            # the policy would keep.
-            if settings.retention_days <= 0:
-                print("checkpoints.retention_days is 0 (keep forever): nothing to clean")
-                return
-            older_than = float(settings.retention_days)
-        with contextlib.ExitStack() as held:
-            if not dry_run and store.root.is_dir():
-                # Choosing and deleting under the runs guard: an invocation that holds the
-                # workflow lock has either recorded its run (kept) or not chosen one yet.
-                held.enter_context(store.runs_guard(definition.name))
-                store.sweep(definition.name)
-            plan = plan_clean(
-                store, definition.name, older_than=older_than, keep=keep, everything=everything
-            )
-            if plan.kept_active:
-                print(f"keeping {plan.kept_active}: it is running now")
-            if dry_run:
-                for run_id in plan.remove:
-                    print(f"would remove {run_id}")
-                freed = human_size(plan.freed_bytes)
-                print(f"would remove {len(plan.remove)} run(s), freeing {freed}")
-                return
-            removed = clean_runs(store, definition.name, plan, strict=True)
-        for run_id in removed:
-            print(f"removed {run_id}")
-        print(f"removed {len(removed)} run(s), freed {human_size(plan.freed_bytes)}")
-
-
-def repair_command(
-    c: Context, definition: WorkflowDefinition, run_id: str | None, *, dry_run: bool
-) -> None:
-    """``invoke <workflow>.repair``: rebuild checkpoint.json from markers and state files,
-    holding the workflow's lock (refused while a run of the workflow is active)."""
-    with _user_errors(definition):
-        _, store = _settings_store(c, definition)
-        store.find(definition.name, run_id)  # an unknown run is refused before any lock file
-        if dry_run:  # writes nothing, takes no lock (like clean --dry-run)
-            _repair_locked(store, definition, run_id, dry_run=True)
-            return
-        lock = store.lock(definition.name)
-        lock.acquire(doing="repair")  # the workflow lock and the runs guard, to the end
-        try:
-            _repair_locked(store, definition, run_id, dry_run=dry_run)
-        finally:
-            lock.release()
-
-
-def _repair_locked(
-    store: Store, definition: WorkflowDefinition, run_id: str | None, *, dry_run: bool
-) -> None:
-    from ..store.repair import plan_repair, repair
-
-    if not dry_run:
-        store.sweep(definition.name)
-    run_dir = store.find(definition.name, run_id)
-    plan = plan_repair(run_dir, definition.name, list(definition.step_names))
-    if plan.problem is None:
-        print(f"run {run_dir.run_id}: checkpoint.json is valid, nothing to repair")
-        return
-    print(f"run {run_dir.run_id}: {plan.problem}")
-    for note in plan.notes:
-        print(f"  {note}")
-    if dry_run:
-        print("dry run: nothing was changed")
-        return
-    kept = repair(plan)
-    where = f"; the damaged file is kept as {kept}" if kept else ""
-    print(f"rebuilt {run_dir.checkpoint_path}{where}")
-
-
-#: For the commands of other modules (``remote.py``).
+#: For the commands of other modules (``remote.py``, ``upkeep.py``).
 user_errors = _user_errors
 settings_store = _settings_store

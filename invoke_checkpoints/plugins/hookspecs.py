@@ -9,15 +9,20 @@ Arguments:
 
 * ``run`` - :class:`invoke_checkpoints.RunInfo`: ``workflow_id``, ``name``, ``path``, ``status``,
   ``vars``, ``steps`` and ``outputs_of(step)``.
+  ``vars``, ``steps``, ``options``, ``started_at``, ``enabled``, ``config(plugin)``,
+  ``outputs_of(step)`` and ``state_of(step)``.
 * ``step`` - :class:`invoke_checkpoints.StepInfo`: ``number``, ``name``, ``task``, ``args``,
-  ``inputs``.
-* ``state`` - :class:`invoke_checkpoints.models.StepState`, exactly as written to disk.
+  ``inputs``, ``tags``, ``meta``, ``group``.
+* ``state`` - :class:`invoke_checkpoints.StepState`, exactly as written to disk.
 
 Notification hooks fire exactly once per occurrence, in order, one call at a time (even while
-parallel steps run), including after a resume in a new process. A hook that raises never
-changes a step's outcome or a checkpoint: the error is printed as one line naming the plugin,
-recorded in the run's warnings, and the workflow goes on (unless ``checkpoints.strict_plugins``
-is true). Guide: docs/plugins.md.
+parallel steps run: the main thread makes every call but the built-ins' and the
+``checkpoints_run_step`` wrappers'), including after a resume in a new process. Built-in
+plugins receive each notification first. A hook that raises (``KeyboardInterrupt`` and
+``SystemExit`` included) never changes a step's outcome or a checkpoint: the error is printed
+as one line naming the plugin, recorded in the run's warnings, and the workflow goes on (unless
+``checkpoints.strict_plugins`` is true). Ctrl-C / SIGTERM during a hook gives the hooks a grace
+period of ``run.context.GRACE_SECONDS`` (0.5 s) in all, then abandons them. Guide: docs/plugins.md.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from .markers import PROJECT, hookimpl, hookspec
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..run.context import RunInfo, StepInfo
     from ..store.models import StepState
 
@@ -79,6 +86,23 @@ def checkpoints_should_skip_step(run: RunInfo, step: StepInfo) -> str | None:
 @hookspec
 def checkpoints_step_start(run: RunInfo, step: StepInfo) -> None:
     """A step is about to execute; its state file already says ``running``."""
+
+
+@hookspec(firstresult=True)
+def checkpoints_run_step(run: RunInfo, step: StepInfo, execute: Callable[[], Any]) -> Any:
+    """Wrap a step's execution: the one hook that takes wrappers, and only wrappers.
+
+    Implement it as ``@hookimpl(wrapper=True)`` generator: code before ``yield`` runs just
+    before the task (with its pre/post tasks), ``yield`` returns the task's result or raises
+    its exception, and what the wrapper returns (or raises) is the step's outcome. Calling
+    ``execute()`` runs the task again (a retry); its result or exception is the step's own.
+    ``@hookimpl(hookwrapper=True)`` (pluggy's older style) works too.
+
+    Wrappers run in the step's thread, inside ``current_step()``: for the steps of a parallel
+    group, concurrently. An exception a wrapper raises before ``yield``, or after it unless it
+    is the step's own, is reported like any hook error and leaves the step's outcome alone.
+    ``duration_seconds`` counts the task's executions only, not the wrappers' own time.
+    """
 
 
 @hookspec

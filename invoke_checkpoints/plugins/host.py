@@ -10,26 +10,34 @@ source overrides an earlier one in ``checkpoints_should_skip_step``):
 
 Any of them is skipped when its name is in ``checkpoints.disable_plugins``. pluggy registers an
 :class:`~.isolation.Adapter` for each plugin; this module maps names back to the plugins.
+
+Calling: a notification goes to the built-ins first, in the calling thread, then to the other
+plugins. Those (and every decision hook) run in the main thread, one call at a time: a worker
+thread of a parallel group hands its calls to the main thread (:meth:`PluginHost.serve`), so
+no plugin is ever called concurrently and Ctrl-C / SIGTERM can abandon a slow hook.
 """
 
 from __future__ import annotations
 
 import importlib
-import re
 import sys
 import threading
 import time
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import pluggy
-
-from ..errors import CheckpointError
 from . import hookspecs
-from .isolation import PREFIX, Adapter, Answer, Isolation, describe, hooks_of, trace
+from .dispatch import MainThreadCalls
+from .isolation import PREFIX, STEP_ERRORS, Answer, Isolation, describe, trace
+from .manager import Manager, PluginError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
+    from contextlib import AbstractContextManager
+
+    import pluggy
+
+    from ..run.context import RunInfo, StepInfo
 
 __all__ = ["AUTOLOAD_ENV", "DEBUG_ENV", "PluginError", "PluginHost"]
 
@@ -37,72 +45,6 @@ __all__ = ["AUTOLOAD_ENV", "DEBUG_ENV", "PluginError", "PluginHost"]
 AUTOLOAD_ENV = "INVOKE_CHECKPOINTS_DISABLE_PLUGIN_AUTOLOAD"
 #: Set to 1 to trace every hook call to stderr.
 DEBUG_ENV = "INVOKE_CHECKPOINTS_DEBUG"
-#: What a hook must return when it returns anything at all (``None`` is always allowed).
-_RESULT_TYPES: dict[str, type] = {
-    "checkpoints_should_skip_step": str,
-    "checkpoints_environment": dict,
-}
-_HOOKS = frozenset(name for name in vars(hookspecs) if name.startswith("checkpoints_"))
-
-
-class PluginError(CheckpointError):
-    """A plugin could not be imported, or it does not fit the hook specifications."""
-
-
-class _Manager(pluggy.PluginManager):
-    """pluggy's manager, registering an isolating :class:`Adapter` in place of each plugin.
-
-    ``register`` is the extension point pluggy documents for subclasses (pytest's manager
-    overrides it too); ``load_setuptools_entrypoints`` goes through it as well.
-    """
-
-    def __init__(self, isolation: Isolation) -> None:
-        super().__init__(hookspecs.PROJECT)
-        self.add_hookspecs(hookspecs)
-        self._isolation = isolation
-        specs = {name: self.parse_hookspec_opts(hookspecs, name) for name in _HOOKS}
-        self._firstresult = frozenset(
-            n for n, opts in specs.items() if opts and opts["firstresult"]
-        )
-        #: Plugin name -> the plugin itself (pluggy holds its adapter), in registration order.
-        self.originals: dict[str, object] = {}
-        #: Every name ``register`` was asked for, registered or not.
-        self.requested: set[str] = set()
-
-    def register(self, plugin: object, name: str | None = None) -> str | None:
-        """Register ``plugin`` through an adapter; ``None`` if blocked or already registered.
-
-        Raises :class:`PluginError` if pluggy refuses it or it has a hook wrapper.
-        """
-        name = name or self.get_canonical_name(plugin)
-        self.requested.add(name)
-        if plugin is None or self.is_blocked(name) or self.name_of(plugin) is not None:
-            return None  # the same plugin named by several sources is registered once
-        hooks = hooks_of(self, plugin, _RESULT_TYPES, self._firstresult)
-        wrappers = [
-            h.function.__name__ for h in hooks if h.opts.get("wrapper") or h.opts.get("hookwrapper")
-        ]
-        if wrappers:
-            raise PluginError(
-                f"plugin {name!r} is invalid: hook wrappers are not supported "
-                f"({', '.join(sorted(wrappers))}); use a plain @hookimpl"
-            )
-        adapter = Adapter(name, hooks, self._isolation)
-        try:
-            super().register(adapter, name)
-            self.check_pending()
-        except (pluggy.PluginValidationError, ValueError) as exc:
-            if self.is_registered(adapter):
-                self.unregister(adapter)
-            raise PluginError(f"plugin {name!r} is invalid: {_validation_text(exc)}") from exc
-        for caller in self.get_hookcallers(adapter) or []:
-            adapter.registered(caller.get_hookimpls())
-        self.originals[name] = plugin
-        return name
-
-    def name_of(self, plugin: object) -> str | None:
-        """The name ``plugin`` itself (not its adapter) is registered under."""
-        return next((n for n, p in self.originals.items() if p is plugin), None)
 
 
 class PluginHost:
@@ -118,6 +60,7 @@ class PluginHost:
         builtins: Iterable[tuple[str, object]] = (),
         debug: bool = False,
         autoload: bool = True,
+        config: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         """Register every plugin.
 
@@ -127,9 +70,12 @@ class PluginHost:
         registered right after ``environment`` (the CLI passes ``reporter`` and ``smart``);
         ``strict``: the first hook error fails the run (:meth:`take_strict_failure`);
         ``debug``: trace every hook call to stderr; ``autoload``: load the
-        ``invoke_checkpoints`` entry points.
+        ``invoke_checkpoints`` entry points; ``config``: ``checkpoints.plugin_config`` (what
+        ``run.config(name)`` returns).
         """
         self.strict = strict
+        #: ``checkpoints.plugin_config``: plugin name -> its own settings.
+        self.config: dict[str, dict[str, Any]] = dict(config or {})
         self.debug = debug
         #: Every hook error, one line each, in the order they happened (append-only).
         self.errors: list[str] = []
@@ -138,8 +84,11 @@ class PluginHost:
         #: Plugin name -> where it came from, in registration order (``workflow.plugins``).
         self.origins: dict[str, str] = {}
         #: Hooks never run concurrently (steps may run in threads); plugins need no locking.
-        self._lock = threading.RLock()
-        self._pm = _Manager(Isolation(self._fail, debug=debug))
+        self._calls = MainThreadCalls()
+        self._builtin_lock = threading.RLock()
+        self._isolation = Isolation(self._fail, debug=debug)
+        self._pm = Manager(self._isolation)
+        self._callers: dict[str, tuple[Any, Any]] = {}
         plugins, extra = tuple(plugins), tuple(extra)
         #: Names configured or given to workflow(), loaded or not (blocked ones are not).
         self._named = {*plugins, *(given for given in extra if isinstance(given, str))}
@@ -150,6 +99,7 @@ class PluginHost:
 
         from . import environment
 
+        self._pm.builtins.update(["environment", *(name for name, _ in builtins)])
         self._register(environment, "environment", "built-in")
         for name, plugin in builtins:
             self._register(plugin, name, "built-in")
@@ -236,12 +186,12 @@ class PluginHost:
         failure, self._strict_failure = self._strict_failure, None
         return failure
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str, strict: bool = True) -> None:
         print(f"{PREFIX}: {message}", file=sys.stderr, flush=True)
         self.errors.append(message)
         for listener in self._listeners:
             listener(message)
-        if self.strict and self._strict_failure is None:
+        if strict and self.strict and self._strict_failure is None:
             self._strict_failure = message
 
     def _monitors(self) -> tuple[Callable[..., None], Callable[..., None]]:
@@ -268,13 +218,67 @@ class PluginHost:
 
     # -- calling -----------------------------------------------------------------------------
 
+    def guard_hooks_with(self, region: Callable[[], AbstractContextManager[None]] | None) -> None:
+        """Run each third-party implementation inside ``region()`` (the run's signal guard:
+        Ctrl-C / SIGTERM abandon it after a grace period); ``None``: no more."""
+        self._isolation.region = region
+
+    def serving(self) -> AbstractContextManager[None]:
+        """While the block runs, other threads' hook calls wait for :meth:`serve`."""
+        return self._calls.serving()
+
+    def serve(self, timeout: float) -> None:
+        """In the main thread: run the hook calls other threads hand over, for ``timeout`` s."""
+        self._calls.serve(timeout)
+
+    def _split(self, hook: str) -> tuple[Any, Any]:
+        """The hook's callers for the built-ins and for every other plugin."""
+        if hook not in self._callers:
+            builtins = self._pm.builtins
+            adapters = [(n, self._pm.get_plugin(n)) for n in self.origins]
+            others = [a for n, a in adapters if n not in builtins]
+            mine = [a for n, a in adapters if n in builtins]
+            self._callers[hook] = (
+                self._pm.subset_hook_caller(hook, remove_plugins=others),
+                self._pm.subset_hook_caller(hook, remove_plugins=mine),
+            )
+        return self._callers[hook]
+
     def _call(self, hook: str, kwargs: dict[str, Any]) -> Any:
-        with self._lock:
-            return getattr(self._pm.hook, hook)(**kwargs)
+        return self._calls(lambda: getattr(self._pm.hook, hook)(**kwargs))
 
     def notify(self, hook: str, **kwargs: Any) -> None:
-        """Call every implementation of a notification hook; one that raises is reported."""
-        self._call(hook, kwargs)
+        """Call every implementation of a notification hook; one that raises is reported.
+
+        The built-ins first, in this thread (the console lines never wait for another
+        plugin), then the others, in the main thread.
+        """
+        builtin, others = self._split(hook)
+        with self._builtin_lock:
+            builtin(**kwargs)
+        if others.get_hookimpls():
+            self._calls(lambda: others(**kwargs))
+
+    def run_step(self, execute: Callable[[], Any], run: RunInfo, step: StepInfo) -> Any:
+        """``execute()`` wrapped by every ``checkpoints_run_step`` wrapper, in this thread.
+
+        Wrappers receive ``execute`` too, to run the step's task again (a retry).
+        """
+        errors: list[BaseException] = []
+
+        def recorded() -> Any:
+            try:
+                return execute()
+            except BaseException as exc:
+                errors.append(exc)
+                raise
+
+        token = STEP_ERRORS.set(errors)
+        try:
+            caller = self._pm.hook.checkpoints_run_step
+            return caller.call_extra([recorded], {"run": run, "step": step, "execute": recorded})
+        finally:
+            STEP_ERRORS.reset(token)
 
     def first(self, hook: str, **kwargs: Any) -> Any:
         """Call a firstresult hook: the first result that is not ``None`` or empty wins."""
@@ -363,14 +367,3 @@ def _distribution_of(plugin: object, owners: Mapping[str, list[str]]) -> str | N
         except PackageNotFoundError:
             continue
     return None
-
-
-def _validation_text(exc: Exception) -> str:
-    """pluggy's multi-line validation message as one line, without object reprs."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    if len(lines) > 1 and lines[0].startswith("Plugin "):
-        lines = lines[1:]  # "Plugin 'x' for hook 'y'": the caller names the plugin already
-    text = re.sub(r" in plugin <.*>$", "", "; ".join(lines))
-    if text.startswith("unknown hook"):
-        text += f" (hooks: {', '.join(sorted(_HOOKS))})"
-    return text

@@ -7,26 +7,50 @@ implementation to pluggy: ``functools.wraps`` sets ``__wrapped__``, through whic
 the argument names, and it carries a copy of the hookimpl options (tryfirst, trylast, specname).
 Called, it calls the implementation and turns an exception or a result of the wrong type into
 one reported line and ``None``, so the remaining implementations still run.
+
+A wrapper of ``checkpoints_run_step`` (``wrapper=True`` or ``hookwrapper=True``) is wrapped by
+a generator that contains its errors too: one raised before its ``yield`` is reported and the
+step runs without it; one raised after it is reported and the step keeps its own outcome,
+unless it is the step's own exception (re-raised, or raised by ``execute()``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import sys
 import time
 import traceback
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..run.context import RunInfo, StepInfo
+from ..run.context import HookInterrupted, RunInfo, StepInfo
 from .hookspecs import PROJECT
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Generator, Iterable, Mapping
     from collections.abc import Set as AbstractSet
+    from contextlib import AbstractContextManager
 
     import pluggy
 
-__all__ = ["PREFIX", "Adapter", "Answer", "Hook", "Isolation", "describe", "hooks_of", "trace"]
+__all__ = [
+    "PREFIX",
+    "STEP_ERRORS",
+    "Adapter",
+    "Answer",
+    "Hook",
+    "Isolation",
+    "describe",
+    "hooks_of",
+    "trace",
+]
+
+#: Exceptions the step being executed (or its ``execute()`` retries) raised, in this context:
+#: a run_step wrapper raising one of them reports the step's outcome, not an error of its own.
+STEP_ERRORS: contextvars.ContextVar[list[BaseException]] = contextvars.ContextVar(
+    "invoke_checkpoints_step_errors"
+)
 
 #: How every line this package writes to stderr starts.
 PREFIX = "invoke-checkpoints"
@@ -42,10 +66,14 @@ class Answer(NamedTuple):
 class Isolation:
     """What every wrapper shares: where failures go, and whether calls are traced."""
 
-    def __init__(self, report: Callable[[str], None], *, debug: bool) -> None:
-        #: Called with the one-line message of each failure.
+    def __init__(self, report: Callable[[str, bool], None], *, debug: bool) -> None:
+        #: Called with the one-line message of each failure, and whether it counts for
+        #: ``strict_plugins`` (a hook abandoned because the run is interrupted does not).
         self.report = report
         self.debug = debug
+        #: Set while a run executes: the region each third-party implementation runs in, so a
+        #: signal can abandon it (``SignalGuard.hook``). ``None``: Ctrl-C is not contained.
+        self.region: Callable[[], AbstractContextManager[None]] | None = None
 
 
 class Hook(NamedTuple):
@@ -66,14 +94,23 @@ class Hook(NamedTuple):
 class _Isolated:
     """Calls one implementation; its wrapper (a plain function, as pluggy needs) calls this."""
 
-    __slots__ = ("argnames", "hook", "isolation", "plugin")
+    __slots__ = ("argnames", "builtin", "hook", "isolation", "plugin")
 
-    def __init__(self, hook: Hook, plugin: str, isolation: Isolation) -> None:
+    def __init__(self, hook: Hook, plugin: str, isolation: Isolation, *, builtin: bool) -> None:
         self.hook = hook
         self.plugin = plugin
         self.isolation = isolation
+        #: Built-ins are trusted to be quick: no signal region, still delivered after Ctrl-C.
+        self.builtin = builtin
         #: The names pluggy passes positionally, known once registered (for the trace only).
         self.argnames: tuple[str, ...] = ()
+
+    def fail(self, exc: BaseException, started: float, *, strict: bool = True) -> None:
+        hook = self.hook.name
+        if self.isolation.debug:
+            trace(f"{hook} <- {self.plugin} raised {type(exc).__name__} {_took(started)}")
+            sys.stderr.write("".join(traceback.format_exception(exc)))
+        self.isolation.report(f"plugin {self.plugin!r} failed in {hook}: {describe(exc)}", strict)
 
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Answer | None:
         hook, debug = self.hook.name, self.isolation.debug
@@ -82,13 +119,25 @@ class _Isolated:
             shown = [*zip(self.argnames, args, strict=False), *kwargs.items()]
             trace(f"{hook}({', '.join(f'{k}={_brief(v)}' for k, v in shown)}) -> {self.plugin}")
         started = time.perf_counter()
+        region = self.isolation.region
         try:
-            result = self.hook.function(*args, **kwargs)
+            with contextlib.nullcontext() if self.builtin or region is None else region():
+                result = self.hook.function(*args, **kwargs)
+        except HookInterrupted as exc:
+            what = "abandoned" if time.perf_counter() - started > 0.001 else "skipped"
+            self.isolation.report(
+                f"plugin {self.plugin!r} {what} in {hook}: the run was interrupted by signal "
+                f"{exc.signum} and its hooks' grace period is over",
+                False,
+            )
+            return None
+        except KeyboardInterrupt:
+            if region is None:
+                raise  # no run is being guarded (say --dry-run): Ctrl-C stops the command
+            self.fail(KeyboardInterrupt("raised by the hook itself"), started)
+            return None
         except (Exception, SystemExit) as exc:
-            if debug:
-                trace(f"{hook} <- {self.plugin} raised {type(exc).__name__} {_took(started)}")
-                sys.stderr.write("".join(traceback.format_exception(exc)))
-            self.isolation.report(f"plugin {self.plugin!r} failed in {hook}: {describe(exc)}")
+            self.fail(exc, started)
             return None
         if debug:
             returned = f" returned {_brief(result)}" if result is not None else ""
@@ -97,7 +146,8 @@ class _Isolated:
         if result is not None and expected is not None and not isinstance(result, expected):
             self.isolation.report(
                 f"plugin {self.plugin!r} failed in {hook}: returned "
-                f"{type(result).__name__}, expected {expected.__name__} or None"
+                f"{type(result).__name__}, expected {expected.__name__} or None",
+                True,
             )
             return None
         if result is None or (self.hook.firstresult and not result):
@@ -111,12 +161,19 @@ class Adapter:
     Only the wrappers are plain functions among its attributes, so pluggy finds nothing else.
     """
 
-    def __init__(self, name: str, hooks: Iterable[Hook], isolation: Isolation) -> None:
+    def __init__(
+        self, name: str, hooks: Iterable[Hook], isolation: Isolation, *, builtin: bool = False
+    ) -> None:
         self._name = name
         self._isolated: dict[Callable[..., Any], _Isolated] = {}
         for hook in hooks:
-            isolated = _Isolated(hook, name, isolation)
-            wrapper = _wrap(hook.function, isolated)
+            isolated = _Isolated(hook, name, isolation, builtin=builtin)
+            if hook.opts.get("wrapper"):
+                wrapper = _wrap_new_style(hook.function, isolated)
+            elif hook.opts.get("hookwrapper"):
+                wrapper = _wrap_old_style(hook.function, isolated)
+            else:
+                wrapper = _wrap(hook.function, isolated)
             # A copy: pluggy normalises the options in place when it registers the wrapper.
             setattr(wrapper, f"{PROJECT}_impl", dict(hook.opts))
             self._isolated[wrapper] = isolated
@@ -137,6 +194,84 @@ def _wrap(function: Callable[..., Any], isolated: _Isolated) -> Callable[..., An
     @functools.wraps(function)
     def isolating(*args: Any, **kwargs: Any) -> Answer | None:
         return isolated(args, kwargs)
+
+    return isolating
+
+
+def _step_error(exc: BaseException) -> bool:
+    return any(exc is known for known in STEP_ERRORS.get([]))
+
+
+def _setup(gen_function: Callable[..., Any], isolated: _Isolated, args: tuple[Any, ...]) -> Any:
+    """Start a wrapper up to its ``yield``; ``None`` (reported) when it fails before that."""
+    started = time.perf_counter()
+    try:
+        gen = gen_function(*args)
+        next(gen)
+    except StopIteration:
+        isolated.fail(RuntimeError("the wrapper did not yield"), started)
+        return None
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:
+        isolated.fail(exc, started)
+        return None
+    return gen
+
+
+def _wrap_new_style(function: Callable[..., Any], isolated: _Isolated) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def isolating(*args: Any) -> Generator[None, Any, Any]:
+        gen = _setup(function, isolated, args)
+        if gen is None:
+            return (yield)
+        started = time.perf_counter()
+        try:
+            result = yield
+        except BaseException as exc:
+            try:
+                gen.throw(exc)
+            except StopIteration as stop:
+                return stop.value  # the wrapper turned the failure into a result (a retry)
+            except BaseException as out:
+                if out is exc or _step_error(out) or isinstance(out, HookInterrupted):
+                    raise
+                isolated.fail(out, started)
+                raise exc from None
+            gen.close()
+            isolated.fail(RuntimeError("the wrapper yielded twice"), started)
+            raise
+        try:
+            gen.send(result)
+        except StopIteration as stop:
+            return stop.value
+        except BaseException as out:
+            if _step_error(out) or not isinstance(out, (Exception, SystemExit)):
+                raise
+            isolated.fail(out, started)
+            return result
+        gen.close()
+        isolated.fail(RuntimeError("the wrapper yielded twice"), started)
+        return result
+
+    return isolating
+
+
+def _wrap_old_style(function: Callable[..., Any], isolated: _Isolated) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def isolating(*args: Any) -> Generator[None, Any, None]:
+        gen = _setup(function, isolated, args)
+        outcome = yield
+        if gen is None:
+            return
+        started = time.perf_counter()
+        try:
+            gen.send(outcome)
+        except StopIteration:
+            return
+        except (Exception, SystemExit) as out:
+            isolated.fail(out, started)
+            return
+        gen.close()
+        isolated.fail(RuntimeError("the wrapper yielded twice"), started)
 
     return isolating
 

@@ -113,8 +113,11 @@ class ConsoleReporter:
         quiet: bool = False,
         out: TextIO | None = None,
         history: Callable[[str, str], dict[str, float]] | None = None,
+        auto_dash: bool = True,
     ) -> None:
         self.quiet = quiet
+        #: Invoke's ``tasks.auto_dash_names``: how the resume hint spells the workflow's task.
+        self.auto_dash = auto_dash
         self._out = out
         self._history = history
         #: (name, outcome, duration, detail) per step this process saw.
@@ -210,5 +213,8 @@ class ConsoleReporter:
                 f"{format_duration(duration):>8}  {detail}".rstrip()
             )
         if status != "completed" and run.workflow_id:
-            lines.append(f"resume with: invoke {run.name} --resume={run.workflow_id}")
+            from ..store.status import resume_command
+
+            command = resume_command(run.name, run.workflow_id, auto_dash=self.auto_dash)
+            lines.append(f"resume with: {command}")
         self._print("\n".join(lines), always=True)

@@ -1,11 +1,14 @@
-"""What a running step and a plugin see: ``current_step()``, ``RunInfo`` and ``StepInfo``."""
+"""What a running step and a plugin see: ``current_step()``, ``RunInfo``, ``StepInfo`` and
+``RunOptions``; and ``HookInterrupted``, what a hook call abandoned by Ctrl-C/SIGTERM raises."""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import NotInStepError
@@ -27,6 +30,8 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "GRACE_SECONDS",
+    "HookInterrupted",
     "RunInfo",
     "RunOptions",
     "StepInfo",
@@ -35,22 +40,47 @@ __all__ = [
     "running_steps",
 ]
 
+#: After Ctrl-C / SIGTERM, how long the plugin hooks still running, or called afterwards
+#: (``step_failed``, ``workflow_finish``), may take in all before each is abandoned (built-in
+#: plugins excepted: they are quick and always called).
+GRACE_SECONDS = 0.5
+
 _CURRENT: contextvars.ContextVar[StepInfo] = contextvars.ContextVar("invoke_checkpoints_step")
 #: Every step executing in this process (threads a step starts see it when it is alone).
 _RUNNING: list[StepInfo] = []
 _RUNNING_LOCK = threading.Lock()
 
 
+class HookInterrupted(BaseException):
+    """Raised inside a hook implementation that Ctrl-C / SIGTERM (or the end of the grace
+    period after one) abandons; the host reports it, the run is recorded ``interrupted``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 @dataclass(frozen=True)
 class RunOptions:
-    """Execution options of a run; saved in checkpoint.json and restored on resume."""
+    """The options in force for one invocation.
+
+    ``parallel``, ``smart`` and ``max_workers`` are saved in checkpoint.json and restored on
+    resume; ``dry_run``, ``resume`` and ``rerun_from`` describe this invocation only.
+    """
 
     parallel: bool = False
     #: Smart execution (``--smart`` / ``--no-smart``): skip steps whose inputs are unchanged.
     smart: bool = True
     max_workers: int | None = None
+    #: ``--dry-run`` / the plan of ``--explain``: hooks are asked, nothing runs or is written.
+    dry_run: bool = False
+    #: This invocation continues an earlier run (``--resume``, ``--resume-from``, ``resume``).
+    resume: bool = False
+    #: ``--resume-from``: the step number from which steps run again.
+    rerun_from: int | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """What is saved with the run (the per-invocation options are not)."""
         return {"parallel": self.parallel, "smart": self.smart, "max_workers": self.max_workers}
 
 
@@ -72,14 +102,50 @@ class RunInfo:
     vars: dict[str, Any] = field(default_factory=dict)
     #: The options in force for this invocation.
     options: RunOptions = field(default_factory=RunOptions)
+    #: When the run started (UTC; a resumed run keeps its first start). For a dry run or a
+    #: run without checkpoints: when this invocation started.
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    #: ``checkpoints.enabled``: ``False`` when the steps run without writing anything (then
+    #: ``workflow_id`` is ``""`` and ``path`` ``None``, as in a dry run, where
+    #: ``options.dry_run`` is true instead).
+    enabled: bool = True
     #: Invoke's ``--dry``: commands are echoed, not run, and nothing is recorded.
     dry: bool = False
     _dir: _StateSource | None = field(default=None, repr=False)
     _outputs: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
+    #: ``checkpoints.plugin_config``: plugin name -> its section.
+    _plugin_config: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: The latest state of each step this invocation wrote (read from disk otherwise).
+    #: (``StepState`` objects; typed ``Any`` so that type-checking a tasks.py never reads
+    #: pydantic's types, as for ``_dir``.)
+    _states: dict[int, Any] = field(default_factory=dict, repr=False)
 
     def step_number(self, step: int | str) -> int:
         """The number of a step given by number or name."""
         return find_step(self.name, self.steps, step, self.workflow_id or None)
+
+    def config(self, plugin: str) -> dict[str, Any]:
+        """The plugin's own section, ``checkpoints.plugin_config.<plugin>`` (``{}`` if unset).
+
+        A deep copy: changing it changes nothing for other hooks or plugins.
+        """
+        return copy.deepcopy(dict(self._plugin_config.get(plugin) or {}))
+
+    def state_of(self, step: int | str) -> Any:
+        """A step's state as last recorded (by number or name): a ``StepState``, or ``None``
+        if it has none yet.
+
+        In this invocation: exactly what was last written to its state file (also without
+        checkpoints); for a step of an earlier session of a resumed run: read from disk.
+        """
+        number = self.step_number(step)
+        if number in self._states:
+            return self._states[number]
+        return self._dir.read_state(number) if self._dir is not None else None
+
+    def record_state(self, state: Any) -> None:
+        """Internal: the engine notes each state it writes (what ``state_of`` returns)."""
+        self._states[state.step] = state
 
     def outputs_of(self, step: int | str) -> dict[str, Any]:
         """The saved outputs of an earlier step (by number or name); ``{}`` if it saved none."""
@@ -102,6 +168,12 @@ class StepInfo:
     args: dict[str, Any] = field(default_factory=dict)
     #: Glob patterns of the step's input files (``Step(inputs=...)``).
     inputs: tuple[str, ...] = ()
+    #: ``Step(tags=...)``.
+    tags: frozenset[str] = frozenset()
+    #: ``Step(meta=...)``: JSON values for plugins.
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: The index of the step's parallel group (``None``: not in a group).
+    group: int | None = None
     #: Saved into the step's state file when the step ends.
     outputs: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -109,7 +181,17 @@ class StepInfo:
     @classmethod
     def of(cls, spec: StepSpec, run: RunInfo) -> StepInfo:
         """The step as the engine and plugins see it."""
-        return cls(spec.number, spec.name, spec.task, run, dict(spec.args), spec.inputs)
+        return cls(
+            spec.number,
+            spec.name,
+            spec.task,
+            run,
+            dict(spec.args),
+            spec.inputs,
+            spec.tags,
+            copy.deepcopy(spec.meta),
+            spec.group,
+        )
 
     def warn(self, message: str) -> None:
         """Record a warning in the step's state file (``warnings``)."""

@@ -5,28 +5,31 @@ Imported when tasks.py is, so it stays light: Invoke and the standard library on
 
 from __future__ import annotations
 
-import json
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from invoke import Task
+
+from .jsonsafe import MAX_DEPTH, encode
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from invoke import Collection
 
-__all__ = ["Step", "StepSpec", "WorkflowDefinition", "build_steps", "find_step"]
+__all__ = ["Step", "StepSpec", "WorkflowDefinition", "build_steps", "check_name", "find_step"]
 
 
 class Step:
-    """A workflow step: ``Step(task, *, name=None, args=None, inputs=())``.
+    """A workflow step: ``Step(task, *, name=None, args=None, inputs=(), tags=(), meta=None)``.
 
     ``args`` are keyword arguments for the task; ``inputs`` are glob patterns relative to the
-    project root (``**`` allowed) whose files decide smart skipping. A bare Task is ``Step(task)``.
+    project root (``**`` allowed) whose files decide smart skipping; ``tags`` (strings) and
+    ``meta`` (JSON values) are for plugins, which see them as ``step.tags`` / ``step.meta``.
+    A bare Task is ``Step(task)``.
     """
 
-    __slots__ = ("args", "inputs", "name", "named", "task")
+    __slots__ = ("args", "inputs", "meta", "name", "named", "tags", "task")
 
     def __init__(
         self,
@@ -35,19 +38,33 @@ class Step:
         name: str | None = None,
         args: Mapping[str, Any] | None = None,
         inputs: Iterable[str] = (),
+        tags: Iterable[str] = (),
+        meta: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(task, Task):
             raise TypeError(f"Step() needs an invoke Task (decorate it with @task), got {task!r}")
         self.task: Task[Any] = task
-        self.name = name or task.name
+        self.name = check_name("step", name) if name is not None else task.name
         #: ``name=`` was given: the name is kept as is, never derived from the collection.
         self.named = name is not None
         self.args = dict(args or {})
         self.inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs)
-        try:
-            json.dumps(self.args)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"Step {self.name!r}: args must be JSON values ({exc})") from None
+        for key, value in self.args.items():
+            if not isinstance(key, str) or encode(value) is None:
+                raise TypeError(
+                    f"Step {self.name!r}: args[{_short(key)}] must be a JSON value that can be "
+                    f"saved (str, int, float, bool, None, list, dict; at most {MAX_DEPTH} "
+                    f"levels deep; no NaN, lone surrogates or huge integers), got "
+                    f"{type(value).__name__}"
+                )
+        self.tags = _tags(self.name, tags)
+        self.meta = dict(meta or {})
+        for key, value in self.meta.items():
+            if not isinstance(key, str) or encode(value) is None:
+                raise TypeError(
+                    f"Step {self.name!r}: meta[{_short(key)}] must be a JSON value that can be "
+                    "saved"
+                )
         for pattern in self.inputs:
             pure = PurePosixPath(pattern)
             if not pattern or pure.is_absolute() or ".." in pure.parts:
@@ -60,13 +77,60 @@ class Step:
         return f"Step({self.task.name!r}, name={self.name!r})"
 
 
+def check_name(kind: str, name: object) -> str:
+    """A step or workflow name, refused in one line if it could not be shown, stored or typed
+    back: control characters (newline, CR), Unicode line separators (U+2028), other
+    unprintable characters, surrounding spaces."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{kind} name must be a non-empty string, got {_short(name)}")
+    if not name.isprintable() or name != name.strip():
+        raise ValueError(
+            f"{kind} name {_short(name)} must be printable text without control characters, "
+            "line separators or surrounding spaces"
+        )
+    return name
+
+
+def _short(value: object) -> str:
+    """A repr for an error message: ASCII (so U+2028 shows as an escape), bounded, and safe
+    from a ``__repr__`` that raises."""
+    try:
+        text = ascii(value)
+    except Exception:
+        return f"<{type(value).__name__} object>"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _tags(step: str, tags: Iterable[str]) -> frozenset[str]:
+    items = (tags,) if isinstance(tags, str) else tuple(tags)
+    for tag in items:
+        if not isinstance(tag, str) or not tag.strip() or tag != tag.strip():
+            raise TypeError(
+                f"Step {step!r}: tags must be non-empty strings without surrounding spaces, "
+                f"got {tag!r}"
+            )
+    return frozenset(items)
+
+
 class StepSpec:
     """One numbered step as the engine runs it.
 
     Plain slotted classes here, not dataclasses: this module is imported with tasks.py.
     """
 
-    __slots__ = ("aliases", "args", "group", "inputs", "name", "named", "number", "path", "task")
+    __slots__ = (
+        "aliases",
+        "args",
+        "group",
+        "inputs",
+        "meta",
+        "name",
+        "named",
+        "number",
+        "path",
+        "tags",
+        "task",
+    )
 
     def __init__(
         self,
@@ -76,6 +140,8 @@ class StepSpec:
         args: dict[str, Any] | None = None,
         inputs: tuple[str, ...] = (),
         group: int | None = None,
+        tags: frozenset[str] = frozenset(),
+        meta: dict[str, Any] | None = None,
         *,
         named: bool = False,
     ) -> None:
@@ -86,6 +152,8 @@ class StepSpec:
         self.inputs = inputs
         #: Index into ``WorkflowDefinition.groups`` when the step is in a parallel group.
         self.group = group
+        self.tags = tags
+        self.meta: dict[str, Any] = meta or {}
         #: ``Step(name=...)`` was given.
         self.named = named
         #: The task's dotted path in the collection Invoke runs (``docs.build``), once bound.
@@ -173,6 +241,13 @@ def find_step(
             return hits[0]
     from ..errors import UnknownStepError
 
+    if isinstance(step, str) and not step.strip():
+        raise UnknownStepError(
+            f"an empty step was given: name a step of workflow {workflow!r} by number or "
+            f"name (steps: {', '.join(names)})",
+            run_id=run_id,
+        )
+
     raise UnknownStepError(
         f"workflow {workflow!r} has no step {step!r} (steps: {', '.join(names)})", run_id=run_id
     )
@@ -215,4 +290,14 @@ def build_steps(
 
 
 def _spec(number: int, step: Step, group: int | None) -> StepSpec:
-    return StepSpec(number, step.name, step.task, step.args, step.inputs, group, named=step.named)
+    return StepSpec(
+        number,
+        step.name,
+        step.task,
+        step.args,
+        step.inputs,
+        group,
+        step.tags,
+        step.meta,
+        named=step.named,
+    )

@@ -18,7 +18,7 @@ from ..store.vocabulary import now_precise
 from .context import RunInfo, entered_step
 from .outcomes import jsonable, redact, strict_message
 from .output import held_output
-from .record import Recorder
+from .record import Recorder, refuse_live_children
 from .signals import CheckpointRunner, Terminated
 from .steps import StepExecutor
 
@@ -95,6 +95,10 @@ class Engine:
         """Continue the decided run at its first step without a marker (or at ``rerun_from``)."""
         run_dir, cp = decision.run_dir, decision.checkpoint
         assert run_dir is not None and cp is not None
+        # A step of a killed invocation whose child still runs must not start a second time;
+        # checked before anything is changed.
+        unfinished = sorted(run_dir.state_steps() - run_dir.marker_steps())
+        refuse_live_children(run_dir.run_id, [run_dir.read_state(n) for n in unfinished])
         if decision.changed_at is not None:
             print(f"run {run_dir.run_id}: {decision.changes(self.definition)}")
             # The steps from the change on are new: their old files go before checkpoint.json
@@ -139,9 +143,13 @@ class Engine:
             steps=self.definition.step_names,
             vars=dict(cp.vars) if cp else {},
             options=self.options,
+            enabled=rd is not None,
             dry=self.dry,
             _dir=rd,
+            _plugin_config=self.plugins.config,
         )
+        if cp is not None:
+            run.started_at = cp.started_at
         # Steps run on a copy of the config, with a runner whose children a signal can stop;
         # a user's own runner class is left alone.
         config = self.c.config.clone()
@@ -154,34 +162,49 @@ class Engine:
     def _execute(self, recorder: Recorder) -> None:
         steps = self._executor(recorder)
         with steps.guard:
-            if recorder.cp is not None:
-                recorder.prepare(self.options, self._environment(steps), steps.run)
-            self.plugins.notify("checkpoints_workflow_start", run=steps.run)
-            steps.strict_check()
-            for batch in self.definition.batches():
-                group = self.definition.steps[batch[0]].group
-                if group is not None and self.options.parallel:
-                    from .group import run_group
+            self.plugins.guard_hooks_with(steps.guard.hook)
+            try:
+                self._loop(steps, recorder)
+            finally:
+                self.plugins.guard_hooks_with(None)
+        # A signal during the final write (the guard recorded it until here): the run did
+        # complete, every marker is written, but the exit code must not say 0.
+        steps.signalled_after_finish()
 
-                    specs = [self.definition.steps[n] for n in batch]
-                    with steps.start.restored():
-                        run_group(steps, group, specs, self.options.max_workers)
-                    steps.strict_check()
-                else:
-                    for number in batch:
-                        self._sequential(steps, self.definition.steps[number])
-                    if group is not None:
-                        recorder.set_group(steps.run, group, "completed")
-            steps.finish(RunStatus.COMPLETED)
-            if self.plugins.strict_failure is not None:
-                # workflow_finish itself raised: the run is complete, the exit code says so.
-                raise Exit(strict_message(self.plugins.strict_failure), 1)
+    def _loop(self, steps: StepExecutor, recorder: Recorder) -> None:
+        if recorder.cp is not None:
+            recorder.prepare(self.options, self._environment(steps), steps.run)
+        self.plugins.notify("checkpoints_workflow_start", run=steps.run)
+        steps.strict_check()
+        batches = self.definition.batches()
+        last_step = len(self.definition.steps) - 1
+        for batch in batches:
+            group = self.definition.steps[batch[0]].group
+            if group is not None and self.options.parallel:
+                from .group import run_group
 
-    def _sequential(self, steps: StepExecutor, spec: StepSpec) -> None:
-        info = steps.pending(spec)
+                specs = [self.definition.steps[n] for n in batch]
+                with steps.start.restored():
+                    run_group(steps, group, specs, self.options.max_workers)
+                steps.strict_check(last=batch[-1] == last_step)
+            else:
+                for number in batch:
+                    self._sequential(steps, self.definition.steps[number], number == last_step)
+                if group is not None:
+                    recorder.set_group(steps.run, group, "completed")
+        steps.finish(RunStatus.COMPLETED)
+        failure = self.plugins.take_strict_failure()
+        if failure is not None:
+            # A hook of the last step or workflow_finish raised: the run is complete (every
+            # step has its marker), the exit code says the plugin failed.
+            raise Exit(strict_message(failure), 1)
+
+    def _sequential(self, steps: StepExecutor, spec: StepSpec, last: bool) -> None:
+        info = steps.pending(spec, last=last)
         if info is None:
             return
-        state, started = steps.begin(spec, info)
+        state = steps.begin(spec, info)
+        spent: list[float] = []
         try:
             with (
                 entered_step(info),
@@ -189,18 +212,18 @@ class Engine:
                 steps.start.restored(),
                 held_output(steps.quiet),
             ):
-                result = steps.call_task(spec)
+                result = steps.execute(spec, info, spent)
         except (KeyboardInterrupt, Terminated) as exc:
-            steps.ended(state, info, started, exc)
+            steps.ended(state, info, spent, exc)
             steps.stop(info, exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
         except BaseException as exc:
-            steps.ended(state, info, started, exc)
+            steps.ended(state, info, spent, exc)
             if steps.guard.received is not None:
                 steps.stop(info, steps.guard.received)
             steps.fail(spec.number)
             raise
-        steps.ended(state, info, started, None, result)
-        steps.strict_check()
+        steps.ended(state, info, spent, None, result)
+        steps.strict_check(last=last)
 
     def _environment(self, steps: StepExecutor) -> dict[str, Any]:
         env: dict[str, Any] = {}

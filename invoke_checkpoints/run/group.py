@@ -7,7 +7,7 @@ Ctrl-C / SIGTERM stops every child process of the group and records the steps in
 from __future__ import annotations
 
 import signal
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .context import entered_step, running_steps
@@ -42,12 +42,14 @@ def run_group(
             pool.submit(_worker, steps, spec, info, out, err) for spec, info in todo
         ]
         try:
-            with steps.guard.step():
+            with steps.guard.step(), steps.plugins.serving():
                 # Poll: the kernel may deliver SIGINT/SIGTERM to a worker thread, and Python
                 # runs the handler only when the main thread next runs bytecode, which an
-                # untimed wait() would not do until a step finished.
-                while wait(futures, timeout=_POLL_SECONDS).not_done:
-                    pass
+                # untimed wait() would not do until a step finished. Meanwhile the main
+                # thread makes the workers' hook calls (one at a time, interruptible).
+                while not all(future.done() for future in futures):
+                    steps.plugins.serve(_POLL_SECONDS)
+                    steps.guard.check()  # a signal that arrived while a hook ran
         except (KeyboardInterrupt, Terminated) as exc:
             signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
             # The message names the steps that were running, not merely the group's first.
@@ -57,6 +59,9 @@ def run_group(
             for future in futures:
                 future.cancel()
             stop_children(signum)
+            with steps.plugins.serving():
+                while not all(future.done() for future in futures):
+                    steps.plugins.serve(_POLL_SECONDS)
             pool.shutdown(wait=True)
             steps.recorder.set_group(steps.run, group, "interrupted")
             steps.stop(running[0], signum, also=running[1:])
@@ -92,21 +97,22 @@ def _worker(
     config.run.out_stream, config.run.err_stream = streams
     config.run.in_stream = False
     with out.plain(), err.plain():  # the reporter's own lines need no prefix
-        state, started = steps.begin(spec, info)
+        state = steps.begin(spec, info)
+    spent: list[float] = []
     try:
         with (
             entered_step(info),
             out.prefixed(prefix, targets[0]),
             err.prefixed(prefix, targets[1]),
         ):
-            result: Any = steps.call_task(spec, config)
+            result: Any = steps.execute(spec, info, spent, config)
     except BaseException as exc:
         for stream in streams:
             stream.flush()
         for recording in held or ():
             recording.replay()
-        steps.ended(state, info, started, exc)
+        steps.ended(state, info, spent, exc)
         raise
     for stream in streams:
         stream.flush()
-    steps.ended(state, info, started, None, result)
+    steps.ended(state, info, spent, None, result)

@@ -5,21 +5,30 @@ from __future__ import annotations
 import json
 import re
 import signal
+import time
 import traceback
 from typing import Any
 
 from invoke.exceptions import Exit, UnexpectedExit
 
+from ..store.redaction import redact_text
+from .jsonsafe import MAX_DEPTH, clean_text, encode
 from .signals import Terminated, exit_code_for
 
 __all__ = [
+    "MAX_DEPTH",
     "REDACTED",
+    "clean_text",
     "error_text",
     "exit_code",
     "is_json",
+    "json_shaped",
     "jsonable",
+    "one_line",
     "redact",
+    "safe_repr",
     "strict_message",
+    "system_exit_code",
 ]
 
 
@@ -37,30 +46,85 @@ def redact(data: Any) -> Any:
     return data
 
 
+#: Terminal escape sequences (CSI ... final byte, or ESC + one char) and other control chars.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b.?|[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(text: str) -> str:
+    """A plugin's text (a skip reason) made safe for a table: one line, no escape codes."""
+    return " ".join(_CONTROL.sub(" ", text).split()) or "(no reason given)"
+
+
 def strict_message(failure: str) -> str:
     return f"{failure} (checkpoints.strict_plugins is on, so the run stops)"
 
 
-def is_json(value: Any) -> bool:
+def safe_repr(value: Any) -> str:
+    """``repr(value)`` as valid UTF-8, or a placeholder when repr raises (or recurses forever,
+    or the value is an integer too long for ``str``)."""
     try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        return False
-    return True
+        return clean_text(repr(value))
+    except Exception:
+        return f"<unrepresentable {type(value).__name__} object>"
+
+
+def _key(key: Any) -> str:
+    try:
+        return str(key)
+    except Exception:
+        return safe_repr(key)
+
+
+def is_json(value: Any) -> bool:
+    """Whether ``value`` is JSON that can be written as it is (and read back)."""
+    return encode(value) is not None
 
 
 def jsonable(data: dict[str, Any], warnings: list[str], what: str) -> dict[str, Any]:
-    """``data`` as JSON values; anything else is saved as its repr, with a warning."""
+    """``data`` as JSON values that can always be written; anything else is saved as its repr,
+    with a warning. The result shares nothing with ``data`` (a deep copy): another thread may
+    go on changing ``data`` while the result is written.
+
+    Copying a dict, or encoding the lists and dicts inside it, while a step's thread changes
+    them can raise ``RuntimeError`` (changed during iteration): taken again until it holds still.
+    """
+    for _ in range(_SNAPSHOT_TRIES - 1):
+        try:
+            return _jsonable(data, warnings, what)
+        except RuntimeError:
+            time.sleep(0)  # let the writing thread finish its change
+    return _jsonable(data, warnings, what)
+
+
+#: How often a changing ``vars`` is copied again before the error is let through.
+_SNAPSHOT_TRIES = 1000
+
+
+def _jsonable(data: dict[str, Any], warnings: list[str], what: str) -> dict[str, Any]:
+    items = list(data.items())
+    if all(type(key) is str for key, _ in items):
+        encoded = encode(dict(items))  # the usual case: everything is plain JSON, in one go
+        if encoded is not None:
+            copy: dict[str, Any] = json.loads(encoded)
+            return copy
     clean: dict[str, Any] = {}
-    for key, value in data.items():
-        if is_json(value):
-            clean[str(key)] = value
+    for key, value in items:
+        name = clean_text(_key(key))
+        encoded = encode(value)
+        if encoded is not None:
+            clean[name] = json.loads(encoded)
         else:
-            clean[str(key)] = repr(value)
-            note = f"{what}[{key!r}] is not JSON-serialisable; saved as its repr"
+            clean[name] = safe_repr(value)
+            note = f"{what}[{safe_repr(key)}] is not JSON that can be saved; saved as its repr"
             if note not in warnings:
                 warnings.append(note)
     return clean
+
+
+def json_shaped(value: Any) -> bool:
+    """A return value meant as data (saved as ``outputs["result"]``), not an arbitrary object
+    such as an Invoke ``Result`` (those are not saved, as before)."""
+    return isinstance(value, (dict, list, tuple, str, int, float))
 
 
 def exit_code(error: BaseException, received: int | None) -> int:
@@ -72,10 +136,30 @@ def exit_code(error: BaseException, received: int | None) -> int:
         return int(error.result.exited)
     if isinstance(error, Exit):
         return int(error.code)
+    if isinstance(error, SystemExit):
+        return system_exit_code(error)
+    return 1
+
+
+def system_exit_code(error: SystemExit) -> int:
+    """The status Python itself would exit with for ``sys.exit(code)``."""
+    code = error.code
+    if code is None:
+        return 0
+    if isinstance(code, int) and 0 <= code <= 255:
+        return code
+    # sys.exit("message") exits 1 after printing the message; an int outside 0..255 would wrap
+    # around (256 -> 0) and read as success: a failure it is.
     return 1
 
 
 def error_text(error: BaseException) -> str:
+    """The error as stored in ``errors`` and shown by ``status``: secrets redacted
+    (``store/redaction.py``), valid UTF-8."""
+    return clean_text(redact_text(_error_text(error)))
+
+
+def _error_text(error: BaseException) -> str:
     if isinstance(error, UnexpectedExit):
         result = error.result
         text = f"command {result.command!r} exited with code {result.exited}"
@@ -85,4 +169,9 @@ def error_text(error: BaseException) -> str:
         return "interrupted by a signal"
     if isinstance(error, Exit):
         return f"Exit({error.code}): {error.message or ''}".rstrip(": ")
-    return "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip()
+    if isinstance(error, SystemExit):
+        return f"sys.exit({safe_repr(error.code)})"
+    try:
+        return "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip()
+    except Exception:
+        return f"{type(error).__name__}: {safe_repr(error)}"

@@ -6,11 +6,13 @@ nothing: no run directory, marker, state file or lock file.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..plugins.smart import SmartExecution
+from ..plugins.smart import NO_RELEVANT_CHANGES, SmartExecution
 from ..store.runs import marker_name
 from .context import RunInfo, StepInfo
+from .outcomes import one_line
 
 if TYPE_CHECKING:
     from ..plugins.host import PluginHost
@@ -38,13 +40,26 @@ class Plan:
         self.options = options
         name = definition.name
         run_dir = decision.run_dir if decision is not None else None
+        # Plugins asked for the plan see a dry run (``run.options.dry_run``).
+        options = replace(options, dry_run=True)
+        config = plugins.config
         if decision is None:
             self.header = f"workflow {name!r}: checkpoints disabled, steps run plainly"
-            self.run = RunInfo("", name, None, definition.step_names, options=options)
+            self.run = RunInfo(
+                "",
+                name,
+                None,
+                definition.step_names,
+                options=options,
+                enabled=False,
+                _plugin_config=config,
+            )
         elif run_dir is None:
             note = f" ({decision.note})" if decision.note else ""
             self.header = f"workflow {name!r}: a new run{note}"
-            self.run = RunInfo("", name, None, definition.step_names, options=options)
+            self.run = RunInfo(
+                "", name, None, definition.step_names, options=options, _plugin_config=config
+            )
         else:
             assert decision.checkpoint is not None
             self.header = f"workflow {name!r}: resume {run_dir.run_id}"
@@ -55,7 +70,9 @@ class Plan:
                 definition.step_names,
                 vars=dict(decision.checkpoint.vars),
                 options=options,
+                started_at=decision.checkpoint.started_at,
                 _dir=run_dir,
+                _plugin_config=config,
             )
 
     @property
@@ -76,16 +93,18 @@ class Plan:
         if rerun_from is not None and number >= rerun_from:
             return f"run (--resume-from={rerun_from})"
         info = StepInfo.of(spec, self.run)
+        # The documented hook order decides, exactly as in the run; the smart plugin only
+        # explains its own answer.
+        reason = self.plugins.first("checkpoints_should_skip_step", run=self.run, step=info)
         smart = self.plugins.get_plugin("smart")
         smart_on = self.options.smart
         why = "smart execution is off" if not smart_on else "no skip rule applies"
         if isinstance(smart, SmartExecution) and smart_on:
             skip, why = smart.decide(info)
-            if skip:
+            if skip and reason == NO_RELEVANT_CHANGES:
                 return f"skip ({why})"
-        reason = self.plugins.first("checkpoints_should_skip_step", run=self.run, step=info)
         if reason:
-            return f"skip ({reason})"
+            return f"skip ({one_line(str(reason))})"
         return f"run ({why})"
 
     def show(self, *, dry_run: bool) -> None:
@@ -101,5 +120,6 @@ class Plan:
         width = max(len(n) for n in self.definition.step_names)
         for spec in self.definition.steps:
             group = f" [group {spec.group}]" if spec.group is not None else ""
+            group += f" [tags: {', '.join(sorted(spec.tags))}]" if spec.tags else ""
             line = f"  {spec.number:>3}  {spec.name:<{width}}  "
             print(line + self.decide(spec.number) + group)

@@ -20,8 +20,17 @@ import math
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CheckpointError
-from ..store.models import Attempt, Checkpoint, GroupState, Marker, RunStatus, StepState, utcnow
+from ..errors import CheckpointError, LockHeldError
+from ..store.models import (
+    Attempt,
+    Checkpoint,
+    GroupState,
+    Marker,
+    RunStatus,
+    StepState,
+    StepStatus,
+    utcnow,
+)
 from .outcomes import jsonable
 
 if TYPE_CHECKING:
@@ -30,7 +39,23 @@ if TYPE_CHECKING:
     from .definition import WorkflowDefinition
     from .resolve import RunOptions
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "refuse_live_children"]
+
+
+def refuse_live_children(run_id: str, states: list[StepState | None]) -> None:
+    """Refuse to resume while a step's child from a killed invocation still runs."""
+    from ..store.processes import group_alive
+
+    for state in states:
+        if state is None or state.status is not StepStatus.RUNNING or not state.child_pid:
+            continue
+        if group_alive(state.child_pid, state.child_started, grace=0.5):
+            raise LockHeldError(
+                f"run {run_id}: step {state.step} ({state.name}) is still running in process "
+                f"{state.child_pid}, left by an invocation that was killed; wait for it or stop "
+                f"it (kill -- -{state.child_pid}), then resume",
+                run_id=run_id,
+            )
 
 
 class Recorder:

@@ -6,7 +6,7 @@ a plan never disagrees with the run it describes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import IncompatibleRunError, UnknownRunError
@@ -112,8 +112,9 @@ def resolve(
         rerun_from = changed_at if rerun_from is None else min(rerun_from, changed_at)
     if rerun_from is not None:
         done -= set(range(rerun_from, len(definition.steps)))
+    options = merge_options(defaults, definition, request, dict(cp.options))
     return Decision(
-        merge_options(defaults, definition, request, dict(cp.options)),
+        replace(options, resume=True, rerun_from=rerun_from),
         run_dir,
         cp,
         rerun_from,

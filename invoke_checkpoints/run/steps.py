@@ -19,11 +19,21 @@ from ..store.vocabulary import now_precise
 from .context import StepInfo
 from .isolation import CallLedger, StartPoint
 from .naming import step_signature
-from .outcomes import error_text, exit_code, is_json, jsonable, redact, strict_message
-from .signals import SignalGuard, Terminated, exit_code_for
+from .outcomes import (
+    clean_text,
+    error_text,
+    exit_code,
+    json_shaped,
+    jsonable,
+    one_line,
+    redact,
+    strict_message,
+    system_exit_code,
+)
+from .signals import SignalGuard, Terminated, exit_code_for, watching_children
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from invoke import Config
 
@@ -36,8 +46,9 @@ __all__ = ["StepExecutor"]
 
 
 class StepExecutor:
-    """Step primitives for one invocation; thread-safe (the recorder's mutex serialises writes
-    and hook calls)."""
+    """Step primitives for one invocation; thread-safe (the recorder's mutex serialises writes;
+    the plugin host serialises hook calls, outside that mutex, so a slow hook never holds up
+    another step's checkpoint)."""
 
     def __init__(
         self,
@@ -56,6 +67,8 @@ class StepExecutor:
         self.recorder = recorder
         self.run = run
         self.guard = SignalGuard()
+        #: The ``running`` state of each step executing now (its child pid goes there).
+        self._running: dict[int, StepState] = {}
         #: ``--quiet``: a successful step's own output is held back and dropped.
         self.quiet = quiet
         #: The collection the steps' tasks were found in (their config comes from it).
@@ -68,22 +81,24 @@ class StepExecutor:
     # -- announcing --------------------------------------------------------------------------
 
     def notify(self, hook: str, **kwargs: Any) -> None:
-        with self.recorder.mutex:
-            self.plugins.notify(hook, run=self.run, **kwargs)
+        self.plugins.notify(hook, run=self.run, **kwargs)
 
-    def pending(self, spec: StepSpec) -> StepInfo | None:
-        """Announce a step that will not run (complete, skipped) or return it to be run."""
+    def pending(self, spec: StepSpec, *, last: bool = False) -> StepInfo | None:
+        """Announce a step that will not run (complete, skipped) or return it to be run.
+
+        ``last``: nothing runs after it, so a strict failure waits for the run's end.
+        """
         info = StepInfo.of(spec, self.run)
         if spec.number in self.recorder.done:
             self.notify("checkpoints_step_skipped", step=info, reason="already_complete")
-            self.strict_check()
+            self.strict_check(last=last)
             return None
         self.interruption_point(info)
         reason = self.plugins.first("checkpoints_should_skip_step", run=self.run, step=info)
         self.strict_check()
         if reason:
-            self._skip(info, str(reason))
-            self.strict_check()
+            self._skip(info, one_line(str(reason)))
+            self.strict_check(last=last)
             return None
         return info
 
@@ -101,11 +116,12 @@ class StepExecutor:
         )
         with self.recorder.mutex:
             self.recorder.skipped(state)
-            self.plugins.notify("checkpoints_step_skipped", run=self.run, step=info, reason=reason)
+            self.run.record_state(state)
+        self.notify("checkpoints_step_skipped", step=info, reason=reason)
 
     # -- running -----------------------------------------------------------------------------
 
-    def begin(self, spec: StepSpec, info: StepInfo) -> tuple[StepState, float]:
+    def begin(self, spec: StepSpec, info: StepInfo) -> StepState:
         """Write the ``running`` state and fire ``checkpoints_step_start``."""
         with self.recorder.mutex:
             count, earlier = self.recorder.earlier_attempts(spec.number)
@@ -123,8 +139,28 @@ class StepExecutor:
             )
             # Not fsynced: until the marker exists the step runs again after any crash.
             self.recorder.write_state(state, sync=False)
-            self.plugins.notify("checkpoints_step_start", run=self.run, step=info)
-        return state, time.monotonic()
+            self._running[spec.number] = state
+            self.run.record_state(state)
+        self.notify("checkpoints_step_start", step=info)
+        return state
+
+    def execute(
+        self, spec: StepSpec, info: StepInfo, spent: list[float], config: Config | None = None
+    ) -> Any:
+        """Run the step's task inside the ``checkpoints_run_step`` wrappers; returns its result.
+
+        ``spent`` receives the seconds the task itself took (each execution, retries
+        included): a step's duration never counts hook or wrapper time.
+        """
+
+        def once() -> Any:
+            started = time.monotonic()
+            try:
+                return self.call_task(spec, config)
+            finally:
+                spent.append(time.monotonic() - started)
+
+        return self.plugins.run_step(once, self.run, info)
 
     def call_task(self, spec: StepSpec, config: Config | None = None) -> Any:
         """Run the step's task with its pre/post tasks, the way Invoke's Executor runs them.
@@ -144,25 +180,51 @@ class StepExecutor:
             calls = executor.dedupe(calls)
         root = self.root
         result = None
-        for call in calls:
-            claim = self.ran.claim(call) if dedupe and call is not main else None
-            if claim is False:
-                continue
-            ok = False
-            try:
-                if root is not None:
-                    config.load_collection(root.configuration(spec.path if call is main else None))
-                    config.load_shell_env()
-                value = call.task(self._context(config), *call.args, **call.kwargs)
-                ok = True
-            finally:
-                if claim is True:
-                    self.ran.done(call, ok)
-            if call is main:
-                result = value
-                if dedupe:
-                    self.ran.add(main)  # `invoke build test` with test's pre=[build]: once
+        with watching_children(self._child_started(spec.number)):
+            for call in calls:
+                claim = self.ran.claim(call) if dedupe and call is not main else None
+                if claim is False:
+                    continue
+                ok = False
+                try:
+                    if root is not None:
+                        config.load_collection(
+                            root.configuration(spec.path if call is main else None)
+                        )
+                        config.load_shell_env()
+                    value = call.task(self._context(config), *call.args, **call.kwargs)
+                    ok = True
+                except SystemExit as exc:
+                    if exc.code is None or exc.code == 0:
+                        ok = True
+                        return None  # sys.exit(0): the step ends, successfully
+                    code = system_exit_code(exc)
+                    if not isinstance(exc.code, str) and code != exc.code:
+                        raise SystemExit(code) from exc  # 256 would wrap round to 0
+                    raise
+                finally:
+                    if claim is True:
+                        self.ran.done(call, ok)
+                if call is main:
+                    result = value
+                    if dedupe:
+                        self.ran.add(main)  # `invoke build test` with test's pre=[build]: once
         return result
+
+    def _child_started(self, step: int) -> Callable[[int, int | None], None]:
+        """Record a child process of ``step`` in its state file while it runs, so that a resume
+        after this process is killed refuses while that child still lives."""
+
+        def record(pid: int, started: int | None) -> None:
+            with self.recorder.mutex:
+                state = self._running.get(step)
+                if state is None or state.status is not StepStatus.RUNNING:
+                    return
+                state.child_pid, state.child_started = pid, started
+                # Not fsynced: after a power cut no child survives.
+                self.recorder.write_state(state, sync=False)
+
+        return record
 
     def _context(self, config: Config) -> Context:
         # Like Executor: a new Context per call on the same config (Invoke 3 adds `remainder`).
@@ -174,34 +236,40 @@ class StepExecutor:
         self,
         state: StepState,
         info: StepInfo,
-        started: float,
+        spent: list[float],
         error: BaseException | None,
         result: Any = None,
     ) -> None:
-        """Record the outcome: state file, checkpoint.json, then the marker (the commit point)."""
-        if error is None and result is not None and is_json(result):
-            info.outputs["result"] = result
+        """Record the outcome: state file, checkpoint.json, then the marker (the commit point).
+
+        Measured before waiting for the recorder: another step's checkpoint or hook never
+        lengthens this one's duration.
+        """
+        duration, completed_at = round(sum(spent), 3), utcnow()
+        if error is None and result is not None and json_shaped(result):
+            info.outputs["result"] = result  # saved in a safe form, with a warning, if need be
         with self.recorder.mutex:
-            state.duration_seconds = round(time.monotonic() - started, 3)
-            state.completed_at = utcnow()
+            self._running.pop(state.step, None)
+            state.child_pid = state.child_started = None
+            state.duration_seconds = duration
+            state.completed_at = completed_at
             state.outputs = jsonable(info.outputs, info.warnings, "outputs")
-            state.warnings = list(info.warnings)
+            state.warnings = [clean_text(str(w)) for w in info.warnings]
             if error is None:
                 state.status, state.exit_code = StepStatus.COMPLETED, 0
                 self.recorder.commit(state, self.run)
-                self.plugins.notify(
-                    "checkpoints_step_complete", run=self.run, step=info, state=state
-                )
-                return
-            interrupted = isinstance(error, (KeyboardInterrupt, Terminated))
-            interrupted = interrupted or self.guard.received is not None
-            state.status = StepStatus.INTERRUPTED if interrupted else StepStatus.FAILED
-            state.exit_code = exit_code(error, self.guard.received)
-            state.errors = [error_text(error)]
-            self.recorder.write_state(state)
-            self.plugins.notify(
-                "checkpoints_step_failed", run=self.run, step=info, state=state, error=error
-            )
+            else:
+                interrupted = isinstance(error, (KeyboardInterrupt, Terminated))
+                interrupted = interrupted or self.guard.received is not None
+                state.status = StepStatus.INTERRUPTED if interrupted else StepStatus.FAILED
+                state.exit_code = exit_code(error, self.guard.received)
+                state.errors = [error_text(error)]
+                self.recorder.write_state(state)
+            self.run.record_state(state)
+        if error is None:
+            self.notify("checkpoints_step_complete", step=info, state=state)
+        else:
+            self.notify("checkpoints_step_failed", step=info, state=state, error=error)
 
     # -- stopping ----------------------------------------------------------------------------
 
@@ -218,12 +286,31 @@ class StepExecutor:
         self.finish(RunStatus.INTERRUPTED, current=info.number)
         name = signal.Signals(signum).name
         resumable = self.recorder.run_dir is not None
-        where = f"; resume with: invoke {self.run.name} --resume" if resumable else ""
+        where = f"; resume with: {self._resume_command()}" if resumable else ""
         stopped = [info, *also]
         which = ", ".join(f"{s.number} ({s.name})" for s in stopped)
         noun = "steps" if len(stopped) > 1 else "step"
         message = f"{name}: stopped at {noun} {which}{where}"
         raise Exit(message, exit_code_for(signum))
+
+    def _resume_command(self) -> str:
+        from ..store.status import resume_command
+
+        auto_dash = self.config.get("tasks", {}).get("auto_dash_names", True)
+        return resume_command(self.run.name, auto_dash=bool(auto_dash))
+
+    def signalled_after_finish(self) -> None:
+        """Exit 128+n for a signal that arrived after the last step, during the final write
+        (the run is recorded ``completed``: it did complete)."""
+        signum = self.guard.received
+        if signum is None:
+            return
+        name = signal.Signals(signum).name
+        where = f"run {self.run.workflow_id} " if self.run.workflow_id else ""
+        raise Exit(
+            f"{name} arrived after the last step: {where}completed, but stopped by a signal",
+            exit_code_for(signum),
+        )
 
     def fail(self, current: int) -> None:
         self.finish(RunStatus.FAILED, current=current)
@@ -235,16 +322,21 @@ class StepExecutor:
             recorder.finish(self.run, status, current)
             self.run.status = status.value
             noted = len(recorder.warnings)
-            self.plugins.notify("checkpoints_workflow_finish", run=self.run, status=status.value)
+        self.notify("checkpoints_workflow_finish", status=status.value)
+        with recorder.mutex:
             if recorder.cp is not None and len(recorder.warnings) > noted:
                 # A finish hook raised: keep its warning (the final status is already on disk).
                 recorder.save(self.run, current=recorder.cp.current_step)
 
-    def strict_check(self) -> None:
+    def strict_check(self, *, last: bool = False) -> None:
         """With ``checkpoints.strict_plugins``, a hook that raised fails the run here.
 
-        Called only where every checkpoint file is consistent (between steps).
+        Called only where every checkpoint file is consistent (between steps). ``last``: no
+        step runs after this point, so the run ends as it is (completed) and the engine exits
+        1 after recording it (docs/plugins.md, "Strict mode").
         """
+        if last or self.plugins.strict_failure is None:
+            return
         failure = self.plugins.take_strict_failure()
         if failure is None:
             return

@@ -49,7 +49,7 @@ def summarize(store: Store, workflow: str, run_id: str, active: str | None) -> R
         # A run another user could have planted or changed is "refused", not "corrupt".
         shown = "refused" if isinstance(exc, UntrustedStoreError) else "corrupt"
         return RunSummary(run_id, shown, started, None, None, len(done), None, size, str(exc))
-    status = effective_status(cp["status"], run_id, active)
+    status = effective_status(cp["status"], run_id, active, run_dir)
     started_at = parse_timestamp(cp["started_at"])
     end = cp["finished_at"] or (cp["last_checkpoint"] if status != "running" else None)
     duration = (
@@ -149,7 +149,9 @@ def clean_runs(store: Store, workflow: str, plan: CleanPlan, *, strict: bool) ->
     return healthy
 
 
-def auto_clean(store: Store, workflow: str, retention_days: int, keep_run: str | None) -> list[str]:
+def auto_clean(
+    store: Store, workflow: str, retention_days: float, keep_run: str | None
+) -> list[str]:
     """Retention at the start of a run: runs older than ``retention_days``; 0 keeps everything."""
     if retention_days <= 0:
         return []

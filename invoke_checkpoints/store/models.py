@@ -203,6 +203,11 @@ class StepState(_Model):
     reason: str | None = None
     #: How many times the step has started in this run (resumes included).
     attempts: int = 1
+    #: While the step runs: the pid (and process group) of its current ``c.run`` child, and
+    #: that process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22;
+    #: ``None`` where there is no /proc). A resume refuses while that process group lives.
+    child_pid: int | None = None
+    child_started: int | None = None
     #: Hash of what the step ran: its name, args and code (its task's and its pre/post
     #: tasks'). A resume of a run whose step list changed keeps the completed steps, from the
     #: first on, whose signature is unchanged.

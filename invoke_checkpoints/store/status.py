@@ -9,20 +9,63 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .reading import parse_timestamp
+from .redaction import redact_text
 from .vocabulary import RunStatus, StepStatus, utcnow
 
 if TYPE_CHECKING:
     from .runs import RunDir, Store
 
-__all__ = ["effective_status", "run_status"]
+__all__ = ["command_name", "effective_status", "live_child", "resume_command", "run_status"]
 
 
-def effective_status(recorded: str, run_id: str, active: str | None) -> str:
+def effective_status(
+    recorded: str, run_id: str, active: str | None, run_dir: RunDir | None = None
+) -> str:
     """``running`` on disk but ``active`` (the lock holder's run) is another or none: the
-    process died, so the run is interrupted."""
+    process died, so the run is interrupted -- unless a step's child process it left behind
+    still runs (``live_child``): then the run is still ``running``."""
     if recorded == RunStatus.RUNNING.value and active != run_id:
+        if run_dir is not None and live_child(run_dir) is not None:
+            return recorded
         return RunStatus.INTERRUPTED.value
     return recorded
+
+
+def live_child(run_dir: RunDir) -> int | None:
+    """The pid of a step's child process that outlived the invocation that ran the step."""
+    from ..errors import CheckpointError
+    from .processes import group_alive
+
+    for number in sorted(run_dir.state_steps() - run_dir.marker_steps()):
+        try:
+            state = run_dir.state_doc(number)
+        except CheckpointError:
+            continue
+        if not state or state.get("status") != StepStatus.RUNNING.value:
+            continue
+        pid, started = state.get("child_pid"), state.get("child_started")
+        if isinstance(pid, int) and group_alive(pid, started if isinstance(started, int) else None):
+            return pid
+    return None
+
+
+def command_name(workflow: str, *, auto_dash: bool = True) -> str:
+    """The workflow's task name as Invoke spells it on the command line.
+
+    Invoke's ``Collection.transform``: with ``tasks.auto_dash_names`` (the default) every
+    underscore but a leading or trailing one becomes a dash (``my_flow`` -> ``my-flow``);
+    without it, dashes become underscores.
+    """
+    old, new = ("_", "-") if auto_dash else ("-", "_")
+    if len(workflow) <= 2:
+        return workflow
+    return workflow[0] + workflow[1:-1].replace(old, new) + workflow[-1]
+
+
+def resume_command(workflow: str, run_id: str | None = None, *, auto_dash: bool = True) -> str:
+    """The command that resumes ``run_id`` (the latest without): every printed hint uses it."""
+    name = command_name(workflow, auto_dash=auto_dash)
+    return f"invoke {name} --resume" + (f"={run_id}" if run_id else "")
 
 
 def _from_marker(run_dir: RunDir, number: int, state: dict[str, Any] | None) -> dict[str, Any]:
@@ -39,7 +82,9 @@ def _from_marker(run_dir: RunDir, number: int, state: dict[str, Any] | None) -> 
     }
 
 
-def run_status(store: Store, workflow: str, run_dir: RunDir) -> dict[str, Any]:
+def run_status(
+    store: Store, workflow: str, run_dir: RunDir, *, auto_dash: bool = True
+) -> dict[str, Any]:
     """Everything ``status`` shows about one run, reconciled with the markers on disk.
 
     Read with the fast readers (``reading.py``): no pydantic for a healthy run.
@@ -47,7 +92,7 @@ def run_status(store: Store, workflow: str, run_dir: RunDir) -> dict[str, Any]:
     cp = run_dir.checkpoint_doc(check_files=False)
     states = run_dir.check_files(cp["steps"])
     done = run_dir.marker_steps()
-    status = effective_status(cp["status"], run_dir.run_id, store.active_run(workflow))
+    status = effective_status(cp["status"], run_dir.run_id, store.active_run(workflow), run_dir)
     running = RunStatus.RUNNING.value
     steps: list[dict[str, Any]] = []
     for number, name in enumerate(cp["steps"]):
@@ -72,7 +117,8 @@ def run_status(store: Store, workflow: str, run_dir: RunDir) -> dict[str, Any]:
                 "duration_seconds": state["duration_seconds"] if state else None,
                 "exit_code": state["exit_code"] if state else None,
                 "reason": state["reason"] if state else None,
-                "error": (state["errors"][-1] if state and state["errors"] else None),
+                # Redacted again: a run recorded by an older version stored it in clear.
+                "error": (redact_text(state["errors"][-1]) if state and state["errors"] else None),
             }
         )
     started = parse_timestamp(cp["started_at"])
@@ -105,6 +151,6 @@ def run_status(store: Store, workflow: str, run_dir: RunDir) -> dict[str, Any]:
         "resume_command": (
             None
             if status in (RunStatus.COMPLETED.value, running)
-            else f"invoke {cp['workflow']} --resume={run_dir.run_id}"
+            else resume_command(cp["workflow"], run_dir.run_id, auto_dash=auto_dash)
         ),
     }

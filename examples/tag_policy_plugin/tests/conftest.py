@@ -1,0 +1,6 @@
+"""Make the example importable without installing it (``pip install -e .`` works too)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -1,0 +1,135 @@
+"""The pluggy manager of the host: registers an isolating adapter for each plugin, after
+checking the plugin for mistakes that would otherwise fail later or silently."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pluggy
+
+from ..errors import CheckpointError
+from . import hookspecs
+from .isolation import Adapter, Hook, Isolation, hooks_of
+
+__all__ = ["HOOKS", "Manager", "PluginError"]
+
+#: What a hook must return when it returns anything at all (``None`` is always allowed).
+_RESULT_TYPES: dict[str, type] = {
+    "checkpoints_should_skip_step": str,
+    "checkpoints_environment": dict,
+}
+HOOKS = frozenset(name for name in vars(hookspecs) if name.startswith("checkpoints_"))
+#: The one hook that takes wrappers (around a step's execution), and only wrappers.
+_WRAPPED = "checkpoints_run_step"
+
+
+class PluginError(CheckpointError):
+    """A plugin could not be imported, or it does not fit the hook specifications."""
+
+
+class Manager(pluggy.PluginManager):
+    """pluggy's manager, registering an isolating :class:`Adapter` in place of each plugin.
+
+    ``register`` is the extension point pluggy documents for subclasses (pytest's manager
+    overrides it too); ``load_setuptools_entrypoints`` goes through it as well.
+    """
+
+    def __init__(self, isolation: Isolation) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self._isolation = isolation
+        specs = {name: self.parse_hookspec_opts(hookspecs, name) for name in HOOKS}
+        self._firstresult = frozenset(
+            n for n, opts in specs.items() if opts and opts["firstresult"]
+        )
+        #: Plugin name -> the plugin itself (pluggy holds its adapter), in registration order.
+        self.originals: dict[str, object] = {}
+        #: Every name ``register`` was asked for, registered or not.
+        self.requested: set[str] = set()
+        #: Names of the built-in plugins (called first, in the calling thread).
+        self.builtins: set[str] = set()
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register ``plugin`` through an adapter; ``None`` if blocked or already registered.
+
+        Raises :class:`PluginError` if pluggy refuses it or it has a hook wrapper.
+        """
+        name = name or self.get_canonical_name(plugin)
+        self.requested.add(name)
+        if plugin is None or self.is_blocked(name) or self.name_of(plugin) is not None:
+            return None  # the same plugin named by several sources is registered once
+        hooks = hooks_of(self, plugin, _RESULT_TYPES, self._firstresult)
+        problem = _mistake(plugin, hooks)
+        if problem:
+            raise PluginError(f"plugin {name!r} is invalid: {problem}")
+        adapter = Adapter(name, hooks, self._isolation, builtin=name in self.builtins)
+        try:
+            super().register(adapter, name)
+            self.check_pending()
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            if self.is_registered(adapter):
+                self.unregister(adapter)
+            raise PluginError(f"plugin {name!r} is invalid: {_validation_text(exc)}") from exc
+        for caller in self.get_hookcallers(adapter) or []:
+            adapter.registered(caller.get_hookimpls())
+        self.originals[name] = plugin
+        return name
+
+    def name_of(self, plugin: object) -> str | None:
+        """The name ``plugin`` itself (not its adapter) is registered under."""
+        return next((n for n, p in self.originals.items() if p is plugin), None)
+
+
+def _is_wrapper(hook: Hook) -> bool:
+    return bool(hook.opts.get("wrapper") or hook.opts.get("hookwrapper"))
+
+
+def _mistake(plugin: object, hooks: list[Hook]) -> str | None:
+    """What makes ``plugin`` unusable, found at registration rather than at the first call."""
+    wrappers = sorted(h.attribute for h in hooks if _is_wrapper(h) and h.name != _WRAPPED)
+    if wrappers:
+        return (
+            f"hook wrappers are supported only for {_WRAPPED} ({', '.join(wrappers)}); "
+            "use a plain @hookimpl"
+        )
+    if any(h.name == _WRAPPED and not _is_wrapper(h) for h in hooks):
+        return f"{_WRAPPED} takes only wrappers: @hookimpl(wrapper=True) and a function that yields"
+    if inspect.isclass(plugin):
+        unbound = [
+            h.attribute
+            for h in hooks
+            if inspect.isfunction(inspect.getattr_static(plugin, h.attribute, None))
+        ]
+        if unbound:
+            name = plugin.__qualname__
+            return f"{name} is a class, not an instance; register an instance ({name}())"
+    asynchronous = sorted(
+        h.attribute
+        for h in hooks
+        if inspect.iscoroutinefunction(h.function) or inspect.isasyncgenfunction(h.function)
+    )
+    if asynchronous:
+        return f"{', '.join(asynchronous)} is async def; hooks are called synchronously: use def"
+    marked = {h.attribute for h in hooks}
+    unmarked = sorted(
+        name
+        for name in dir(plugin)
+        if name.startswith("checkpoints_")
+        and name not in marked
+        and inspect.isroutine(getattr(plugin, name, None))
+    )
+    if unmarked:
+        return f"{unmarked[0]} is named like a hook but has no @hookimpl (decorate it)"
+    return None
+
+
+def _validation_text(exc: Exception) -> str:
+    """pluggy's multi-line validation message as one line, without object reprs."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Plugin "):
+        lines = lines[1:]  # "Plugin 'x' for hook 'y'": the caller names the plugin already
+    text = re.sub(r" in plugin <.*>$", "", "; ".join(lines))
+    if text.startswith("unknown hook"):
+        text += f" (hooks: {', '.join(sorted(HOOKS))})"
+    return text
