@@ -308,7 +308,8 @@ def test_time_scale_cuts_idle_stretches() -> None:
 
 
 def test_status_json_keys_unchanged(project: Project) -> None:
-    """The new fields stay out of the status document (a public contract)."""
+    """The report's new fields stay out of the status document (a public contract); the step
+    metadata of the plugin platform (tags, meta, group) is added to it."""
     failed_then_resumed(project)
     doc = json.loads(project.invoke("release.status", "--json").out)
     assert set(doc["steps"][2]) == {
@@ -319,6 +320,9 @@ def test_status_json_keys_unchanged(project: Project) -> None:
         "exit_code",
         "reason",
         "error",
+        "tags",
+        "meta",
+        "group",
     }
 
 

@@ -21,7 +21,7 @@ def maintenance_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
     tasks: list[Task[Any]] = []
 
     def repair(c: Context, run: str | None = None, dry_run: bool = False) -> None:
-        from .upkeep import repair_command
+        from .maintenance import repair_command
 
         repair_command(c, bound(definition), run, dry_run=dry_run)
 
@@ -41,7 +41,7 @@ def maintenance_tasks(definition: WorkflowDefinition) -> list[Task[Any]]:
         all: bool = False,
         dry_run: bool = False,
     ) -> None:
-        from .upkeep import clean_command
+        from .maintenance import clean_command
 
         clean_command(
             c, bound(definition), older_than=older_than, keep=keep, everything=all, dry_run=dry_run

@@ -342,6 +342,6 @@ def list_command(
             print(render_list(rows, color=use_color(sys.stdout)))
 
 
-#: For the commands of other modules (``remote.py``, ``upkeep.py``).
+#: For the commands of other modules (``maintenance.py``, ``remote.py``, ``report.py``).
 user_errors = _user_errors
 settings_store = _settings_store

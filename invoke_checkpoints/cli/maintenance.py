@@ -1,4 +1,4 @@
-"""``<workflow>.clean`` and ``<workflow>.repair``: the commands that remove or rebuild runs."""
+"""``<workflow>.clean`` and ``<workflow>.repair``: the commands that remove or rewrite runs."""
 
 from __future__ import annotations
 
