@@ -111,9 +111,8 @@ class Engine:
                     run_dir.remove_state(number)
             cp.steps = list(self.definition.step_names)
             cp.total_steps = len(self.definition.steps)
-        for number in range(len(self.definition.steps)):
-            # A corrupt state file stops the resume here, before anything is written.
-            run_dir.read_state(number)
+        # Every marker and state file was validated when the run was chosen (resolve() reads
+        # checkpoint.json with check_files): a corrupt one has already stopped the resume.
         run_dir.sweep_temp_files()
         if decision.rerun_from is not None:
             for number in sorted(run_dir.marker_steps() - decision.done):

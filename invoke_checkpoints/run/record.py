@@ -18,6 +18,7 @@ import contextlib
 import json
 import math
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError, LockHeldError
@@ -39,7 +40,11 @@ if TYPE_CHECKING:
     from .definition import WorkflowDefinition
     from .resolve import RunOptions
 
-__all__ = ["Recorder", "refuse_live_children"]
+__all__ = ["CHECKPOINT_INTERVAL", "Recorder", "refuse_live_children"]
+
+#: checkpoint.json is rewritten after a step at most this often (seconds), unless the step
+#: took at least as long or changed what only checkpoint.json holds; always when the run stops.
+CHECKPOINT_INTERVAL = 0.1
 
 
 def refuse_live_children(run_id: str, states: list[StepState | None]) -> None:
@@ -85,6 +90,8 @@ class Recorder:
         self._durations: dict[str, float] = {}
         #: ``vars`` and the number of warnings in the last durable checkpoint.json.
         self._synced: tuple[str, int] | None = None
+        #: When checkpoint.json was last written (``time.monotonic()``).
+        self._saved_at = float("-inf")
 
     @property
     def warnings(self) -> list[str]:
@@ -155,7 +162,8 @@ class Recorder:
             else:
                 bisect.insort(self.cp.completed_steps, state.step)
             self._durations[state.name] = state.duration_seconds or 0.0
-        self.save(run, current=self.first_pending(), rebuildable=True, sync_dir=False)
+        if self._due(run, state):
+            self.save(run, current=self.first_pending(), rebuildable=True, sync_dir=False)
         if self.run_dir is not None:
             assert state.completed_at is not None and state.duration_seconds is not None
             self.run_dir.write_marker(
@@ -166,6 +174,25 @@ class Recorder:
                     DURATION_SECONDS=state.duration_seconds,
                 )
             )
+
+    def _due(self, run: RunInfo, state: StepState) -> bool:
+        """Whether checkpoint.json is rewritten after this step (docs/format.md, "How current
+        checkpoint.json is"): when ``CHECKPOINT_INTERVAL`` has passed since its last write, when
+        the step itself took that long, or when it must carry something the markers cannot
+        rebuild (changed ``vars``, a new warning). Otherwise only the marker commits the step,
+        and the run's stop (completed, failed, interrupted) brings the file up to date."""
+        if self.cp is None or self.run_dir is None:
+            return False
+        if (state.duration_seconds or 0.0) >= CHECKPOINT_INTERVAL:
+            return True
+        if time.monotonic() - self._saved_at >= CHECKPOINT_INTERVAL:
+            return True
+        if len(self.cp.warnings) != (self._synced[1] if self._synced else 0):
+            return True
+        if not run.vars and not self.cp.vars:
+            return False  # the usual case: no vars, nothing to compare
+        vars_now = json.dumps(jsonable(run.vars, self.cp.warnings, "vars"))
+        return self._synced is None or vars_now != self._synced[0]
 
     def skipped(self, state: StepState) -> None:
         """A step skipped instead of run: not fsynced, a skip is decided again on resume."""
@@ -217,6 +244,7 @@ class Recorder:
             synced = (json.dumps(cp.vars), len(cp.warnings))
             durable = not rebuildable or synced != self._synced
             self.run_dir.write_checkpoint(cp, sync=durable, sync_dir=sync_dir)
+            self._saved_at = time.monotonic()
             if durable:
                 self._synced = synced
 

@@ -149,9 +149,9 @@ class Checkpoint(_Model):
     _encoded: dict[str, _Appended] = PrivateAttr(default_factory=dict)
 
     def to_json(self) -> bytes:
-        """Rewritten after every step: pretty for people up to 100 steps; compact beyond, with
-        the fields that grow with the run (or never change) encoded incrementally, so that the
-        rewrite costs about as much at step 5,000 as at step 10."""
+        """Rewritten as a run goes (docs/format.md): pretty for people up to 100 steps;
+        compact beyond, with the fields that grow with the run (or never change) encoded
+        incrementally, so that a rewrite costs about as much at step 5,000 as at step 10."""
         if self.total_steps <= _PRETTY_LIMIT:
             return _dump(self)
         head = self.model_dump_json(exclude=set(_GROWING)).encode()

@@ -210,13 +210,15 @@ TestStoreModel = pytest.mark.slow(StoreMachine.TestCase)
 
 def test_resume_killed_before_its_first_run_write_keeps_the_failed_status() -> None:
     """The shrunk case of a failure seen with ``harness.py --kills=300``: a run killed
-    mid-way, resumed twice failing at step 3, then a resume SIGKILLed after the fsync of its
-    3rd atomic write (before checkpoint.json says ``running``): ``list`` and ``status`` say
-    ``failed`` (the model once expected ``interrupted``); a later resume continues."""
+    mid-way before step 3 (its 12th write; the 21st before checkpoint.json stopped being
+    rewritten after every fast step), resumed twice failing at step 3, then a resume
+    SIGKILLed after the fsync of its 3rd atomic write (before checkpoint.json says
+    ``running``): ``list`` and ``status`` say ``failed`` (the model once expected
+    ``interrupted``); a later resume continues."""
     machine = StoreMachine()
     try:
         machine.list_and_status_agree_with_the_model()
-        machine.kill(resume=False, stage="rename", nth=21)
+        machine.kill(resume=False, stage="rename", nth=12)
         machine.list_and_status_agree_with_the_model()
         for _ in range(2):
             machine.resume(fail_at=3)

@@ -1,9 +1,11 @@
 """Three steps, a -> b -> d, that each record in their outputs what checkpoint.json and the
-run's markers say while they run."""
+run's markers say while they run. With ``SLOW_STEPS`` set each step first sleeps that long."""
 
 from __future__ import annotations
 
 import json
+import os
+import time
 
 from invoke import Collection, Context, task
 
@@ -11,6 +13,7 @@ from invoke_checkpoints import current_step, workflow
 
 
 def look(c: Context) -> None:
+    time.sleep(float(os.environ.get("SLOW_STEPS", "0")))
     step = current_step()
     assert step.run.path is not None
     cp = json.loads((step.run.path / "checkpoint.json").read_text())
