@@ -60,7 +60,8 @@ class Recorder:
 
     @hookimpl
     def checkpoints_step_start(self, run, step):
-        emit("step_start", run, step, disk=state_on_disk(run, step))
+        emit("step_start", run, step, disk=state_on_disk(run, step),
+             known=getattr(run.state_of(step.number), "status", None))
 
     @hookimpl
     def checkpoints_step_complete(self, run, step, state):

@@ -85,7 +85,11 @@ def checkpoints_should_skip_step(run: RunInfo, step: StepInfo) -> str | None:
 
 @hookspec
 def checkpoints_step_start(run: RunInfo, step: StepInfo) -> None:
-    """A step is about to execute; its state file already says ``running``."""
+    """A step is about to execute; ``run.state_of(step)`` says ``running``.
+
+    The state *file* says ``running`` once the step has run 0.1 s or started a command (a
+    quicker step only has its final state written).
+    """
 
 
 @hookspec(firstresult=True)

@@ -165,6 +165,7 @@ class Engine:
             try:
                 self._loop(steps, recorder)
             finally:
+                recorder.close()
                 self.plugins.guard_hooks_with(None)
         # A signal during the final write (the guard recorded it until here): the run did
         # complete, every marker is written, but the exit code must not say 0.

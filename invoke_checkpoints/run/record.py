@@ -35,6 +35,8 @@ from ..store.models import (
 from .outcomes import jsonable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..store.runs import RunDir
     from .context import RunInfo
     from .definition import WorkflowDefinition
@@ -45,6 +47,9 @@ __all__ = ["CHECKPOINT_INTERVAL", "Recorder", "refuse_live_children"]
 #: checkpoint.json is rewritten after a step at most this often (seconds), unless the step
 #: took at least as long or changed what only checkpoint.json holds; always when the run stops.
 CHECKPOINT_INTERVAL = 0.1
+#: A step's ``running`` state is written once it has run this long (seconds), or when it starts
+#: a command: a quicker step has only its final state written.
+RUNNING_STATE_DELAY = 0.1
 
 
 def refuse_live_children(run_id: str, states: list[StepState | None]) -> None:
@@ -92,6 +97,8 @@ class Recorder:
         self._synced: tuple[str, int] | None = None
         #: When checkpoint.json was last written (``time.monotonic()``).
         self._saved_at = float("-inf")
+        #: Writes the ``running`` state of steps still running after RUNNING_STATE_DELAY.
+        self._deferred: _Deferred | None = None
 
     @property
     def warnings(self) -> list[str]:
@@ -141,6 +148,33 @@ class Recorder:
         if previous is None:
             return 0, []
         return previous.attempts, [*previous.previous_attempts, previous.as_attempt()]
+
+    def running(self, state: StepState) -> None:
+        """A step started: its ``running`` state is written if it still runs after
+        ``RUNNING_STATE_DELAY`` (call with the mutex held). Not fsynced when written: until the
+        marker exists the step runs again after any crash."""
+        if self.run_dir is None:
+            return
+        if self._deferred is None:
+            self._deferred = _Deferred(self.mutex, self.write_state)
+        self._deferred.schedule(state)
+
+    def started_command(self, state: StepState) -> None:
+        """A step started a command: its ``running`` state (with the child's pid) is written
+        now, for a resume after a kill to see (call with the mutex held)."""
+        if self._deferred is not None:
+            self._deferred.cancel(state.step)
+        self.write_state(state, sync=False)
+
+    def stopped(self, step: int) -> None:
+        """A step ended: its ``running`` state is no longer due (call with the mutex held)."""
+        if self._deferred is not None:
+            self._deferred.cancel(step)
+
+    def close(self) -> None:
+        """The run stopped in this process: no more deferred writes."""
+        if self._deferred is not None:
+            self._deferred.close()
 
     def write_state(self, state: StepState, *, sync: bool = True) -> None:
         if self.run_dir is not None:
@@ -262,3 +296,46 @@ class Recorder:
                     marker = self.run_dir.read_marker(number)
                 if marker is not None and math.isfinite(marker.DURATION_SECONDS):
                     self.cp.durations[names[number]] = marker.DURATION_SECONDS
+
+
+class _Deferred:
+    """One thread that writes a step's ``running`` state when the step is still running
+    ``RUNNING_STATE_DELAY`` after it started; nothing for a step that ended sooner."""
+
+    def __init__(self, mutex: threading.RLock, write: Callable[..., None]) -> None:
+        self._cond = threading.Condition(mutex)
+        self._write = write
+        self._due: dict[int, tuple[float, StepState]] = {}
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="checkpoints-state", daemon=True)
+        self._thread.start()
+
+    def schedule(self, state: StepState) -> None:
+        with self._cond:
+            self._due[state.step] = (time.monotonic() + RUNNING_STATE_DELAY, state)
+            self._cond.notify()
+
+    def cancel(self, step: int) -> None:
+        with self._cond:
+            self._due.pop(step, None)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._due.clear()
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if not self._due:
+                    self._cond.wait()
+                    continue
+                step, (deadline, state) = min(self._due.items(), key=lambda item: item[1][0])
+                left = deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                del self._due[step]
+                with contextlib.suppress(CheckpointError):  # the step's own writes will say it
+                    self._write(state, sync=False)

@@ -137,8 +137,8 @@ class StepExecutor:
                 previous_attempts=earlier,
                 signature=step_signature(spec),
             )
-            # Not fsynced: until the marker exists the step runs again after any crash.
-            self.recorder.write_state(state, sync=False)
+            # Written only if the step is still running 0.1 s from now (or starts a command).
+            self.recorder.running(state)
             self._running[spec.number] = state
             self.run.record_state(state)
         self.notify("checkpoints_step_start", step=info)
@@ -222,7 +222,7 @@ class StepExecutor:
                     return
                 state.child_pid, state.child_started = pid, started
                 # Not fsynced: after a power cut no child survives.
-                self.recorder.write_state(state, sync=False)
+                self.recorder.started_command(state)
 
         return record
 
@@ -250,6 +250,7 @@ class StepExecutor:
             info.outputs["result"] = result  # saved in a safe form, with a warning, if need be
         with self.recorder.mutex:
             self._running.pop(state.step, None)
+            self.recorder.stopped(state.step)
             state.child_pid = state.child_started = None
             state.duration_seconds = duration
             state.completed_at = completed_at

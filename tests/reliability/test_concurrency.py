@@ -102,6 +102,12 @@ def test_sigkill_of_the_holder_frees_the_lock_at_once(project: Project) -> None:
     assert f"pid {holder.pid}" in one_line(refused)
     assert elapsed < REFUSAL_SECONDS, elapsed
 
+    # The running state is written once the step has run 0.1 s: that attempt then counts.
+    wait_for(
+        lambda: any(project.store.glob("workflow_*/state/step_00_state.json")),
+        timeout=10,
+        what="the running state of the holder's step",
+    )
     os.killpg(holder.pid, signal.SIGKILL)
     holder.communicate(timeout=10)
     (project.root / "release").touch()
