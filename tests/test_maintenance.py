@@ -102,12 +102,14 @@ def test_clean_removes_old_runs_by_retention(project: Project) -> None:
 
 
 def test_clean_keep_and_all(project: Project) -> None:
-    """--keep=N keeps the newest N; --all removes every run."""
+    """--keep=N keeps the newest N from what else would go; --all removes every run."""
     project.use("three_steps")
     for _ in range(3):
         assert project.invoke("workflow").code == 0
     newest = project.runs()[-1]
     assert project.invoke("workflow.clean", "--keep=1").code == 0
+    assert len(project.runs()) == 3  # alone: the retention period (7 days) keeps all three
+    assert project.invoke("workflow.clean", "--older-than=0", "--keep=1").code == 0
     assert project.runs() == [newest]
     assert project.invoke("workflow.clean", "--all").code == 0
     assert project.runs() == []

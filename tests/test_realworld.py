@@ -455,7 +455,7 @@ def test_unknown_run_hint_points_to_list(realworld: Project) -> None:
 
 
 def _readme_snippet() -> str:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "usage.md").read_text()
     match = re.search(r"<!-- snippet: no-ns -->\n```python\n(.*?)```", readme, re.S)
     assert match is not None
     return match.group(1)

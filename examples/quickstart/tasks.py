@@ -1,6 +1,7 @@
 """Quick start: a three-step pipeline whose middle step fails once, then is resumed.
 
-Run the whole demonstration with ``invoke demo`` (from this directory), or drive it yourself:
+Run the whole demonstration with ``invoke demo`` (from this directory), or drive it yourself
+(README.md shows what each prints; tests/test_docs.py runs it):
 
     invoke pipeline            # fetch, transform (fails the first time), publish
     invoke pipeline.status     # where the run stands

@@ -1,9 +1,13 @@
 """Smart skipping and a parallel group, runnable from this directory.
 
-- ``invoke ci --explain``: why each step runs or is skipped, then run;
-- ``invoke ci --parallel``: unit, integration and docs at the same time;
-- ``invoke ci --dry-run`` again: build is skipped (no_relevant_changes);
-- ``touch src/app.py && invoke ci --dry-run``: now it would run (input files changed).
+- ``invoke ci --explain --parallel``: why each step runs or is skipped, then run, with unit,
+  integration and docs at the same time;
+- ``invoke ci --dry-run`` again: build would be skipped (no_relevant_changes);
+- ``touch src/app.py && invoke ci --dry-run``: still skipped (the content is unchanged);
+- ``echo '# more' >> src/app.py && invoke ci --dry-run``: now build would run (input files
+  changed).
+
+docs/smart-and-parallel.md shows what each prints; tests/test_docs.py runs it.
 """
 
 from __future__ import annotations

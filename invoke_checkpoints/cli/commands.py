@@ -114,6 +114,12 @@ def _setup(
         autoload=not env_flag(AUTOLOAD_ENV),
         config=settings.plugin_config,
     )
+    for name in plugins.unknown_blocked():
+        print(
+            f"invoke-checkpoints: warning: checkpoints.disable_plugins names no plugin {name!r}, "
+            f"ignored (plugins: {', '.join(plugins.origins)})",
+            file=sys.stderr,
+        )
     return settings, store, plugins
 
 
@@ -149,6 +155,7 @@ def run_command(
 
             request = dataclasses.replace(request, run_key=settings.run_key)
         check_request(definition, store, request)
+        _check_target(definition, store, request)
         if dry_run or explain:
             from ..run.plan import Plan
 
@@ -180,6 +187,15 @@ def run_command(
             _run_locked(c, definition, settings, store, plugins, lock, request, quiet=quiet)
         finally:
             lock.release()
+
+
+def _check_target(definition: WorkflowDefinition, store: Store, request: Request) -> None:
+    """The run ``--resume=ID`` or ``--resume-from`` names must exist before anything (the
+    store, its lock) is created; ``resolve`` decides again under the lock."""
+    if request.run_id is not None:
+        store.run(definition.name, request.run_id)
+    elif request.resume_from is not None and request.run_key is None:
+        store.find(definition.name, None)
 
 
 def _invoke_dry(c: Context) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,13 @@ from ..errors import CheckpointError
 
 __all__ = [
     "DEFAULTS",
+    "OTHER_ENV",
     "Settings",
     "env_flag",
     "parse_bool",
     "registered_defaults",
     "run_key_error",
+    "unknown_env_warnings",
 ]
 
 #: Defaults of every ``checkpoints.*`` key. ``plugins`` and ``disable_plugins`` default to a
@@ -47,6 +50,31 @@ DEFAULTS: dict[str, Any] = {
     "lease_seconds": 30,
     "run_key": "",
 }
+
+
+#: ``INVOKE_CHECKPOINTS_*`` variables that are not ``checkpoints.*`` keys: read directly
+#: (plugin autoload and debug tracing, docs/plugins.md; FAULT: the crash tests' fault hook).
+OTHER_ENV = ("DISABLE_PLUGIN_AUTOLOAD", "DEBUG", "FAULT")
+_ENV_PREFIX = "INVOKE_CHECKPOINTS_"
+
+
+def unknown_env_warnings(environ: dict[str, str] | os._Environ[str] = os.environ) -> list[str]:
+    """One line per ``INVOKE_CHECKPOINTS_*`` variable that means nothing (Invoke ignores
+    a variable that matches no config key): a typo must not go unnoticed."""
+    known = sorted(key.upper() for key in (*DEFAULTS, *OTHER_ENV))
+    lines = []
+    for name in sorted(environ):
+        suffix = name[len(_ENV_PREFIX) :]
+        if not name.startswith(_ENV_PREFIX) or suffix in known:
+            continue
+        if suffix.startswith("PLUGIN_CONFIG_"):
+            continue  # a plugin's own settings (checkpoints.plugin_config.<name>.<key>)
+        import difflib
+
+        close = difflib.get_close_matches(suffix, known, n=1)
+        hint = f"did you mean {_ENV_PREFIX}{close[0]}?" if close else f"known: {', '.join(known)}"
+        lines.append(f"invoke-checkpoints: warning: {name} is not a setting, ignored ({hint})")
+    return lines
 
 
 #: Keys registered on the collection with a ``None`` default instead of their real one, so
@@ -282,6 +310,8 @@ class Settings:
                 text = os.environ.get(f"{_env_prefix(config)}CHECKPOINTS_{key.upper()}")
                 merged[key] = text if text is not None else raw[key]
         root = _project_root(config) or fallback_root
+        for line in unknown_env_warnings():
+            print(line, file=sys.stderr)
         return cls(
             dir=_store_dir(_dir(merged["dir"]), root),
             root=root,

@@ -36,7 +36,9 @@ def clean_command(
             raise CheckpointError(f"--older-than must be >= 0 days, got {older_than}")
         if keep is not None and keep < 0:
             raise CheckpointError(f"--keep must be >= 0, got {keep}")
-        if not everything and older_than is None and keep is None:
+        if not everything and older_than is None:
+            # --keep alone protects the newest N from the retention policy; it removes nothing
+            # the policy would keep.
             if settings.retention_days <= 0:
                 print("checkpoints.retention_days is 0 (keep forever): nothing to clean")
                 return

@@ -10,6 +10,7 @@ __all__ = [
     "format_clock",
     "format_duration",
     "human_size",
+    "is_terminal",
     "paint",
     "plural",
     "use_color",
@@ -27,10 +28,15 @@ _COLORS = {
 }
 
 
+def is_terminal(stream: TextIO) -> bool:
+    """Whether ``stream`` is a terminal (the live line is drawn only there, colour or not)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def use_color(stream: TextIO) -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
+    return is_terminal(stream) and not os.environ.get("NO_COLOR")
 
 
 def paint(text: str, status: str) -> str:

@@ -89,6 +89,9 @@ class PluginHost:
         self._isolation = Isolation(self._fail, debug=debug)
         self._pm = Manager(self._isolation)
         self._callers: dict[str, tuple[Any, Any]] = {}
+        plugins, extra = tuple(plugins), tuple(extra)
+        #: Names configured or given to workflow(), loaded or not (blocked ones are not).
+        self._named = {*plugins, *(given for given in extra if isinstance(given, str))}
         for name in disable:
             self._pm.set_blocked(name)
         if debug:
@@ -318,6 +321,21 @@ class PluginHost:
     def blocked(self) -> list[str]:
         """Names in ``checkpoints.disable_plugins``, whether or not such a plugin exists."""
         return [name for name, plugin in self._pm.list_name_plugin() if plugin is None]
+
+    def unknown_blocked(self) -> list[str]:
+        """Names in ``checkpoints.disable_plugins`` that match no plugin of any source, built-in,
+        installed (loaded or not), configured or given to ``workflow()``: typos."""
+        candidates = [
+            name
+            for name in self.blocked()
+            if name not in self._pm.requested and name not in self._named
+        ]
+        if not candidates:
+            return []
+        from importlib.metadata import entry_points
+
+        installed = {ep.name for ep in entry_points(group=hookspecs.PROJECT)}
+        return [name for name in candidates if name not in installed]
 
 
 def _import(dotted: str, source: str) -> ModuleType:

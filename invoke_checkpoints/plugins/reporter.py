@@ -12,6 +12,7 @@ from .formatting import (
     describe_exit,
     format_clock,
     format_duration,
+    is_terminal,
     paint,
     plural,
     use_color,
@@ -166,7 +167,8 @@ class ConsoleReporter:
         self._print(label + (f" (ETA {format_clock(eta)})" if eta is not None else ""))
         self._active += 1
         # One live line for one step: steps of a parallel group print prefixed lines instead.
-        if not self.quiet and self._active == 1 and use_color(self.out):
+        # NO_COLOR turns colour off, not the live line (it erases itself with \r and ESC[2K).
+        if not self.quiet and self._active == 1 and is_terminal(self.out):
             self._ticker = _Ticker(self.out, label, eta)
 
     @hookimpl

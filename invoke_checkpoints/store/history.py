@@ -32,7 +32,7 @@ def expected_durations(
                 continue
             durations = cp["durations"] or _from_state_files(run_dir, cp["steps"])
             for name, seconds in durations.items():
-                if seconds:
+                if seconds is not None:  # 0.0: a step faster than the clock's resolution
                     samples.setdefault(name, []).append(seconds)
         except CheckpointError:
             continue  # a corrupt old run just does not contribute
@@ -47,7 +47,9 @@ def _from_state_files(run_dir: RunDir, steps: list[str]) -> dict[str, float]:
     found: dict[str, float] = {}
     for number, name in enumerate(steps):
         state = run_dir.state_doc(number)
-        if state and state["status"] == StepStatus.COMPLETED.value and state["duration_seconds"]:
+        if not state or state["status"] != StepStatus.COMPLETED.value:
+            continue
+        if state["duration_seconds"] is not None:
             found[name] = state["duration_seconds"]
     return found
 

@@ -101,8 +101,9 @@ def plan_clean(
     everything: bool,
     exclude: tuple[str, ...] = (),
 ) -> CleanPlan:
-    """Choose runs to remove: ``everything``; or those beyond the newest ``keep`` that are older
-    than ``older_than`` days (either limit may be ``None``). Never the active run or ``exclude``.
+    """Choose runs to remove: every run with ``everything``, else those older than
+    ``older_than`` days (every run when ``None``); the newest ``keep`` runs are spared either
+    way. Never the active run or ``exclude``.
     """
     ids = store.run_ids(workflow)
     active = store.active_run(workflow) if ids else None
