@@ -36,11 +36,21 @@ class CallLedger:
     running waits for it instead of running it twice."""
 
     def __init__(self) -> None:
-        self._entries: list[_Entry] = []
+        #: Entries by their task's name and body (hashable, and part of what Invoke compares),
+        #: so that finding a call looks at its own task's calls only, not every call so far.
+        self._entries: dict[tuple[str, object], list[_Entry]] = {}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def _bucket_key(call: Call) -> tuple[str, object]:
+        return (call.task.name, call.task.body)
+
     def _find(self, call: Call) -> _Entry | None:
-        return next((e for e in self._entries if e.call == call), None)
+        bucket = self._entries.get(self._bucket_key(call), ())
+        return next((e for e in bucket if e.call == call), None)
+
+    def _append(self, entry: _Entry) -> None:
+        self._entries.setdefault(self._bucket_key(entry.call), []).append(entry)
 
     def claim(self, call: Call) -> bool:
         """``True``: the caller runs ``call`` and reports with :meth:`done`; ``False``: it
@@ -49,15 +59,16 @@ class CallLedger:
             with self._lock:
                 entry = self._find(call)
                 if entry is None:
-                    self._entries.append(_Entry(call))
+                    self._append(_Entry(call))
                     return True
             entry.finished.wait()
             if entry.ok:
                 return False
             with self._lock:
                 # It failed in the step that ran it: this step runs it itself.
-                if entry in self._entries:
-                    self._entries.remove(entry)
+                bucket = self._entries.get(self._bucket_key(entry.call), [])
+                if entry in bucket:
+                    bucket.remove(entry)
 
     def done(self, call: Call, ok: bool) -> None:
         with self._lock:
@@ -73,7 +84,7 @@ class CallLedger:
                 entry = _Entry(call)
                 entry.ok = True
                 entry.finished.set()
-                self._entries.append(entry)
+                self._append(entry)
 
 
 class StartPoint:
