@@ -144,7 +144,14 @@ class RunInfo:
         return self._dir.read_state(number) if self._dir is not None else None
 
     def record_state(self, state: Any) -> None:
-        """Internal: the engine notes each state it writes (what ``state_of`` returns)."""
+        """Internal: the engine notes each state it writes (what ``state_of`` returns).
+
+        With a run directory, a finished step's state is not kept: ``state_of`` reads it back
+        from its file (a 10,000-step run would otherwise hold every state in memory). A
+        running one is kept, as its file may not be written yet."""
+        if self._dir is not None and state.status.value not in ("running",):
+            self._states.pop(state.step, None)
+            return
         self._states[state.step] = state
 
     def outputs_of(self, step: int | str) -> dict[str, Any]:
