@@ -91,7 +91,7 @@ def step_code_hash(task: Task[Any]) -> str:
     hashes as :func:`code_hash` alone, so fingerprints recorded before stay valid."""
     chain = _chain(task, depth=0)
     if len(chain) == 1:
-        return code_hash(task)
+        return str(chain[0])  # the task's own code_hash, already computed by _chain
     return _sha256(json.dumps(chain, default=repr).encode())
 
 
