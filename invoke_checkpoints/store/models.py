@@ -1,12 +1,14 @@
 """The on-disk format: pydantic v2 models for checkpoint.json, step markers and step state.
 
-Field names follow the user's specification (``shared/spec/checkpoints-readme.md``). This module
-imports pydantic, so it is only imported once a workflow command actually runs.
+Field names follow the user's specification (``shared/spec/checkpoints-readme.md``). These
+models are the one definition of the format: the JSON Schemas the fast readers check against
+are generated from them, they judge every file those readers refuse, and the plain records a
+run writes (``records.py``) are tested against them field by field. This module imports
+pydantic, so a healthy run, its resume and ``status`` never import it.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from datetime import datetime
@@ -34,6 +36,7 @@ from .vocabulary import (
     iso,
     load_object,
     utcnow,
+    who_runs,
 )
 
 __all__ = [
@@ -367,11 +370,5 @@ def json_schemas() -> dict[str, dict[str, Any]]:
 
 def metadata() -> Metadata:
     """Who writes the run now: user, host and process (spec: ``metadata``)."""
-    import getpass
-    import socket
-
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        user = str(os.getuid())
-    return Metadata(user=user, hostname=socket.gethostname(), pid=os.getpid())
+    user, hostname, pid = who_runs()
+    return Metadata(user=user, hostname=hostname, pid=pid)

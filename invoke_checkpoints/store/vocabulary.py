@@ -1,14 +1,16 @@
 """The words of the on-disk format that need no pydantic: status values, the timestamp form,
 the format version, and parsing a document into a JSON object.
 
-Shared by ``models.py`` (which owns the format, fields included) and the fast readers of
-``status`` and ``list`` (``reading.py``, ``schema_check.py``), which use them without the models.
-No field list belongs here: the readers take those from the models' JSON Schemas.
+Shared by ``models.py`` (which owns the format, fields included), the records a run writes
+(``records.py``) and the fast readers of ``status`` and ``list`` (``reading.py``,
+``schema_check.py``), which use them without the models. No field list belongs here: the
+readers take those from the models' JSON Schemas, and the records are checked against them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import datetime, timezone
 from enum import Enum
@@ -26,6 +28,7 @@ __all__ = [
     "load_object",
     "now_precise",
     "utcnow",
+    "who_runs",
 ]
 
 #: Version of the on-disk format written by this release. Readers accept the same major version.
@@ -70,6 +73,18 @@ def iso(value: datetime) -> str:
     """``value`` as ``TIMESTAMP_FORMAT``, the year always in 4 digits (``%Y`` may not pad)."""
     v = value.astimezone(timezone.utc)
     return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}Z"
+
+
+def who_runs() -> tuple[str, str, int]:
+    """This process's user, host and pid (the format's ``metadata``)."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        user = str(os.getuid())
+    return user, socket.gethostname(), os.getpid()
 
 
 def load_object(data: bytes, source: str) -> dict[str, Any]:
