@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from invoke_checkpoints.store.history import eta_seconds, eta_table
-from invoke_checkpoints.store.models import Checkpoint, metadata, utcnow
 from invoke_checkpoints.store.runs import Store
 
 from .conftest import Project, log_lines
@@ -142,59 +138,6 @@ def test_durations_are_written_when_the_run_stops(project: Project) -> None:
     cp = project.checkpoint(run)
     assert cp["status"] == "failed"
     assert set(cp["durations"]) == {"fetch", "build"}  # the failed step has no duration here
-
-
-# -- checkpoint.json of a big run is encoded incrementally --------------------------------
-
-
-def _big_checkpoint(n: int) -> Checkpoint:
-    now = utcnow()
-    return Checkpoint(
-        workflow_id="w_20260101_000000",
-        workflow="w",
-        project_path="/p",
-        started_at=now,
-        last_checkpoint=now,
-        total_steps=n,
-        steps=[f"step-{i}" for i in range(n)],
-        metadata=metadata(),
-    )
-
-
-_EDITS = st.lists(
-    st.one_of(
-        st.tuples(st.just("complete"), st.integers(0, 199), st.floats(0, 1e6)),
-        st.tuples(st.just("uncomplete"), st.integers(0, 199), st.just(0.0)),
-        st.tuples(st.just("rename"), st.integers(0, 199), st.just(0.0)),
-    ),
-    max_size=60,
-)
-
-
-@settings(max_examples=60, deadline=None)
-@given(_EDITS)
-def test_incremental_encoding_matches_pydantic(edits: list[tuple[str, int, float]]) -> None:
-    """Any sequence of appends, changes and removals: the bytes parse to what pydantic dumps."""
-    cp = _big_checkpoint(200)
-    for op, step, seconds in edits:
-        name = cp.steps[step]
-        if op == "complete":
-            if step not in cp.completed_steps:
-                cp.completed_steps.append(step)
-            cp.durations[name] = seconds
-        elif op == "uncomplete":
-            cp.completed_steps = [s for s in cp.completed_steps if s != step]
-            cp.durations.pop(name, None)
-        else:
-            cp.steps[step] = name + "'"
-        encoded: dict[str, Any] = json.loads(cp.to_json())
-        assert encoded == json.loads(cp.model_dump_json())
-    assert Checkpoint.from_json(cp.to_json(), source="test").model_dump() == cp.model_dump()
-
-
-def test_small_checkpoints_stay_pretty() -> None:
-    assert b'\n  "steps": [' in _big_checkpoint(100).to_json()
-    assert b"\n " not in _big_checkpoint(101).to_json()
 
 
 # -- finding runs without parsing them ----------------------------------------------------

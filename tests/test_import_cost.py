@@ -1,4 +1,5 @@
-"""Defining a workflow (what importing tasks.py does) must not import the heavy dependencies."""
+"""Defining a workflow (what importing tasks.py does) must not import the heavy dependencies,
+and running one (fresh, failed, resumed) or showing its status must not import pydantic."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+
+from .conftest import Outcome, Project
 
 HEAVY = (
     "pydantic",
@@ -49,3 +52,56 @@ def test_hookimpl_is_still_importable_lazily() -> None:
     code = "from invoke_checkpoints import hookimpl; print(type(hookimpl).__name__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "HookimplMarker"
+
+
+# -- a healthy run, its resume and its status never import pydantic ---------------------------
+
+
+def _imported(project: Project, *argv: str) -> tuple[Outcome, set[str]]:
+    """Run the real ``invoke argv`` with ``-X importtime``: its outcome and every module it
+    imported (the import lines are taken out of its stderr)."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "invoke", *argv],
+        cwd=project.root,
+        env=project.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    modules, err = set(), []
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:"):
+            modules.add(line.rpartition("|")[2].strip())
+        else:
+            err.append(line)
+    return Outcome(proc.returncode, proc.stdout, "\n".join(err)), modules
+
+
+def _no_pydantic(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in ("pydantic", "pydantic_core"))
+
+
+def test_a_run_its_resume_and_status_never_import_pydantic(project: Project) -> None:
+    """pydantic (the models) judges only files the fast readers refuse: a fresh run, a failed
+    one, its ``--resume`` (which reads the failed step's state) and ``status`` go without it."""
+    project.use("fast_steps")
+    done, modules = _imported(project, "workflow")
+    assert done.code == 0, done.err
+    assert "invoke_checkpoints.run.engine" in modules  # it did run the workflow
+    assert _no_pydantic(modules) == []
+    (project.root / "fail").touch()
+    failed, modules = _imported(project, "workflow")
+    assert failed.code == 3, failed.err
+    assert _no_pydantic(modules) == []
+    (project.root / "fail").unlink()
+    resumed, modules = _imported(project, "workflow", "--resume")
+    assert resumed.code == 0, resumed.err
+    assert _no_pydantic(modules) == []
+    state = project.state(project.runs()[-1], 1)
+    assert state["status"] == "completed"
+    assert [a["status"] for a in state["previous_attempts"]] == ["failed"]
+    for argv in (("workflow.status",), ("workflow.status", "--json")):
+        status, modules = _imported(project, *argv)
+        assert status.code == 0, status.err
+        assert _no_pydantic(modules) == []

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from invoke.exceptions import Exit
 from invoke.runners import Local
 
-from ..store.models import FORMAT_VERSION, Checkpoint, RunStatus, metadata
-from ..store.vocabulary import now_precise
+from ..store.records import Checkpoint, metadata
+from ..store.vocabulary import FORMAT_VERSION, RunStatus, now_precise
 from .context import RunInfo, entered_step
 from .outcomes import jsonable, redact, strict_message
 from .output import held_output

@@ -22,16 +22,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError, LockHeldError
-from ..store.models import (
-    Attempt,
-    Checkpoint,
-    GroupState,
-    Marker,
-    RunStatus,
-    StepState,
-    StepStatus,
-    utcnow,
-)
+from ..store.records import Attempt, Checkpoint, GroupState, Marker, StepState
+from ..store.vocabulary import RunStatus, StepStatus, utcnow
 from .outcomes import bounded, jsonable
 
 if TYPE_CHECKING:

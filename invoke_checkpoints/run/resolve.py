@@ -14,7 +14,7 @@ from .context import RunOptions
 from .naming import step_signature
 
 if TYPE_CHECKING:
-    from ..store.models import Checkpoint
+    from ..store.records import Checkpoint
     from ..store.runs import RunDir, Store
     from .definition import WorkflowDefinition
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from invoke import Call, Collection, Context, Executor
 from invoke.exceptions import Exit
 
-from ..store.models import RunStatus, StepState, StepStatus, utcnow
-from ..store.vocabulary import now_precise
+from ..store.records import StepState
+from ..store.vocabulary import RunStatus, StepStatus, now_precise, utcnow
 from .context import StepInfo
 from .isolation import CallLedger, StartPoint
 from .naming import step_signature

@@ -20,7 +20,6 @@ from pydantic import (
     Field,
     JsonValue,
     PlainSerializer,
-    PrivateAttr,
     ValidationError,
     WithJsonSchema,
 )
@@ -149,20 +148,16 @@ class Checkpoint(_Model):
     run_key: str | None = None
     #: ``started_at`` with sub-second precision, as Unix time (format 1.1; null in 1.0 runs).
     started_at_epoch: float | None = None
-    _encoded: dict[str, _Appended] = PrivateAttr(default_factory=dict)
 
     def to_json(self) -> bytes:
-        """Rewritten as a run goes (docs/format.md): pretty for people up to 100 steps;
-        compact beyond, with the fields that grow with the run (or never change) encoded
-        incrementally, so that a rewrite costs about as much at step 5,000 as at step 10."""
+        """As a run writes it (``records.Checkpoint.to_json``, docs/format.md): pretty up to
+        100 steps; compact beyond, with the fields that grow with the run last."""
         if self.total_steps <= _PRETTY_LIMIT:
             return _dump(self)
         head = self.model_dump_json(exclude=set(_GROWING)).encode()
         parts = [head[:-1]]
         for name in _GROWING:
-            value = getattr(self, name)
-            encoded = self._encoded.setdefault(name, _Appended())
-            parts.append(b',"' + name.encode() + b'":' + encoded.encode(value))
+            parts.append(b',"' + name.encode() + b'":' + to_json(getattr(self, name)))
         return b"".join(parts) + b"}\n"
 
     @classmethod
@@ -292,40 +287,6 @@ class Marker(BaseModel):
 
 #: Checkpoint fields that only grow at their end (or never change) while a run executes.
 _GROWING = ("steps", "completed_steps", "durations")
-
-
-class _Appended:
-    """The JSON of a list (or dict) that usually only grows at its end between two calls:
-    only the new items are encoded; any other change encodes it again from scratch."""
-
-    __slots__ = ("_body", "_keys", "_values")
-
-    def __init__(self) -> None:
-        self._keys: list[Any] = []
-        self._values: list[Any] = []
-        self._body = b""
-
-    def encode(self, value: list[Any] | dict[str, Any]) -> bytes:
-        is_dict = isinstance(value, dict)
-        # Keys and values as two lists: cheaper to build and compare than item tuples.
-        keys = list(value) if is_dict else []
-        values = list(value.values()) if is_dict else list(value)  # type: ignore[union-attr]
-        known = len(self._values)
-        if (
-            len(values) < known
-            or values[:known] != self._values
-            or keys[:known] != self._keys[:known]
-        ):
-            known, self._keys, self._values, self._body = 0, [], [], b""
-        if len(values) > known:
-            new: Any = values[known:]
-            if is_dict:
-                new = dict(zip(keys[known:], new, strict=True))
-            # pydantic's own encoder, so the bytes match model_dump_json's for these types.
-            tail = to_json(new)[1:-1]
-            self._body = self._body + b"," + tail if self._body else tail
-            self._keys, self._values = keys, values
-        return (b"{" + self._body + b"}") if is_dict else (b"[" + self._body + b"]")
 
 
 def _dump(model: BaseModel) -> bytes:

@@ -10,12 +10,14 @@ atomically, checkpoint.json first, so a repair that is itself killed can simply 
 from __future__ import annotations
 
 import contextlib
+import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import CheckpointError, CorruptCheckpointError
-from .models import Checkpoint, Marker, RunStatus, StepState, StepStatus, metadata, utcnow
+from .records import Checkpoint, Marker, StepState, metadata
 from .runs import marker_name, run_started, state_name
+from .vocabulary import RunStatus, StepStatus, utcnow
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -71,7 +73,7 @@ def plan_repair(run_dir: RunDir, workflow: str, step_names: list[str]) -> Repair
     if cp is None:
         rebuilt = _rebuild(run_dir, workflow, steps, done, states, problem)
     else:
-        rebuilt = cp.model_copy(deep=True)
+        rebuilt = copy.deepcopy(cp)
         rebuilt.completed_steps = sorted(done)
         rebuilt.current_step = current
         if rebuilt.status is RunStatus.COMPLETED and current is not None:

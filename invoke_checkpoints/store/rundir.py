@@ -1,8 +1,9 @@
 """One run and its files: ``checkpoint.json``, ``step_NN.complete``, ``state/step_NN_state.json``.
 
-Every read and write goes through the store's :class:`~.backend.Backend`. The ``*_doc``
-readers return validated dicts without building the pydantic models for a healthy file
-(``reading.py``); the others return the models.
+Every read and write goes through the store's :class:`~.backend.Backend`. Files are read by
+``reading.py`` (checked without pydantic; a file the check refuses is judged by the models):
+the ``*_doc`` readers return those validated dicts, the others the records built from them
+(``records.py``), which is also what the writers take.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .backend import Backend
-    from .models import Checkpoint, Marker, StepState
+    from .records import Checkpoint, Marker, StepState
 
 __all__ = ["RunDir", "marker_name", "state_name"]
 
@@ -69,13 +70,11 @@ class RunDir:
     # -- checkpoint.json -----------------------------------------------------------------
 
     def read_checkpoint(self, *, check_files: bool = True) -> Checkpoint:
-        """checkpoint.json as the model, validated; with ``check_files`` every marker and state
+        """checkpoint.json as a record, validated; with ``check_files`` every marker and state
         file of the run must parse and agree with it too, so no command acts on a damaged run."""
-        from .models import Checkpoint
+        from .records import Checkpoint
 
-        cp = self._load(CHECKPOINT, Checkpoint.from_json)
-        self._check_identity(cp.workflow_id, cp.steps, check_files)
-        return cp
+        return Checkpoint.from_doc(self.checkpoint_doc(check_files=check_files))
 
     def checkpoint_doc(self, *, check_files: bool = True) -> dict[str, Any]:
         """checkpoint.json as a dict, validated exactly like ``read_checkpoint``."""
@@ -155,25 +154,21 @@ class RunDir:
         return name
 
     def read_state(self, step: int) -> StepState | None:
-        from .models import StepState
+        from .records import StepState
 
-        return self._load_state(step, StepState.from_json, lambda state: state.step)
+        doc = self.state_doc(step)
+        return StepState.from_doc(doc) if doc is not None else None
 
     def state_doc(self, step: int) -> dict[str, Any] | None:
         """A state file as a dict (see ``checkpoint_doc``); ``None`` when there is none."""
         from .reading import load_state
 
-        return self._load_state(step, load_state, lambda state: state["step"])
-
-    def _load_state(
-        self, step: int, loader: Callable[..., _T], number_of: Callable[[_T], int]
-    ) -> _T | None:
         name = self._state_key(step)
         if name is None:
             return None
-        state = self._load(name, loader)
-        if number_of(state) != step:
-            raise self._corrupt(name, f"its 'step' field says {number_of(state)}, not {step}")
+        state: dict[str, Any] = self._load(name, load_state)
+        if state["step"] != step:
+            raise self._corrupt(name, f"its 'step' field says {state['step']}, not {step}")
         return state
 
     def state_steps(self) -> set[int]:
@@ -200,12 +195,10 @@ class RunDir:
         self.backend.replace(self.key(marker_name(marker.STEP)), marker.to_text(), durable=True)
 
     def read_marker(self, step: int) -> Marker | None:
-        from .models import Marker
+        from .records import Marker
 
-        name = marker_name(step)
-        if self.backend.kind(self.key(name)) is None:
-            return None
-        return self._load(name, Marker.from_text, MAX_SMALL)
+        doc = self.marker_doc(step)
+        return Marker.from_doc(doc) if doc is not None else None
 
     def marker_doc(self, step: int) -> dict[str, Any] | None:
         """A marker as a dict (see ``checkpoint_doc``); ``None`` when there is none."""
