@@ -8,8 +8,9 @@ Plugin authors find here every type a hook receives (``RunInfo``, ``StepInfo``, 
 and its ``StepStatus``, ``RunOptions``, the ``Terminated`` / ``HookInterrupted`` errors), so
 ``mypy --strict`` on a plugin needs no private import; ``invoke_checkpoints.testing`` tests one.
 
-Importing this package stays cheap: pluggy and pydantic load only when a workflow
-command runs (or when a plugin imports ``hookimpl`` / ``StepState``).
+Importing this package stays cheap: pluggy loads only when a workflow command runs (or when
+a plugin imports ``hookimpl``), pydantic only when a command needs the format's models (repair,
+import, a file the fast readers do not accept); never for a healthy run, resume or status.
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ from .run.definition import Step
 
 if TYPE_CHECKING:
     # Only modules that do not reach pydantic: a project's mypy checking its tasks.py follows
-    # these imports (tests/test_realworld.py checks it). ``StepState`` types as ``Any`` from
-    # here (module ``__getattr__``); its typed home is ``invoke_checkpoints.store.models``.
+    # these imports (tests/test_realworld.py checks it).
     from .plugins.markers import hookimpl, hookspec
     from .run.context import HookInterrupted, RunInfo, RunOptions, StepInfo
     from .run.signals import Terminated
+    from .store.records import StepState
     from .store.vocabulary import StepStatus
 
     __version__: str
@@ -76,7 +77,7 @@ def current_step() -> StepInfo:
     return _current_step()
 
 
-# Loaded on first use: tasks.py is imported for every Invoke command, and pluggy, pydantic, the
+# Loaded on first use: tasks.py is imported for every Invoke command, and pluggy, the
 # dataclasses of the run context and importlib.metadata are not needed to define a workflow.
 _LAZY = {
     "hookimpl": "plugins.markers",
@@ -85,7 +86,7 @@ _LAZY = {
     "RunInfo": "run.context",
     "RunOptions": "run.context",
     "StepInfo": "run.context",
-    "StepState": "store.models",
+    "StepState": "store.records",
     "StepStatus": "store.vocabulary",
     "Terminated": "run.signals",
 }

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -437,3 +440,56 @@ def test_a_resume_reads_files_only_the_model_accepts_and_keeps_unknown_keys(
     assert cp["total_steps"] == 3 and cp["status"] == "completed"
     assert cp["from_a_plugin"] == {"kept": [1, 2]}
     assert cp["execution_mode"]["newer_key"] is True
+
+
+# -- the public StepState ---------------------------------------------------------------------
+
+
+def test_the_public_step_state_is_the_record_and_imports_no_pydantic() -> None:
+    code = (
+        "import sys\n"
+        "from invoke_checkpoints import StepState\n"
+        "print(StepState.__module__, StepState.__name__, 'pydantic' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["invoke_checkpoints.store.records", "StepState", "False"]
+
+
+PLUGIN = """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from invoke_checkpoints import hookimpl
+
+if TYPE_CHECKING:
+    from invoke_checkpoints import RunInfo, StepInfo, StepState
+
+
+@hookimpl
+def checkpoints_step_complete(run: RunInfo, step: StepInfo, state: StepState) -> None:
+    took: float = state.duration_seconds or 0.0
+    again = run.state_of(step.number)
+    print(took, state.status.value, state.to_dict()["step"], again and again.attempts)
+    print(state.no_such_field)
+"""
+
+
+def test_step_state_is_typed_for_a_plugin_without_reading_pydantic(tmp_path: Path) -> None:
+    """mypy --strict on a plugin sees StepState's fields (it was Any) and never reads pydantic."""
+    (tmp_path / "plugin.py").write_text(PLUGIN)
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--verbose",
+            "plugin.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    errors = [line for line in proc.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1, proc.stdout
+    assert 'plugin.py:17: error: "StepState" has no attribute "no_such_field"' in errors[0]
+    assert "pydantic" not in proc.stderr
+    assert "invoke_checkpoints/store/records.py" in proc.stderr

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..run.context import RunInfo, StepInfo
-    from ..store.models import StepState
+    from ..store.records import StepState
 
 
 # -- run -------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ..run.context import RunInfo, StepInfo
-    from ..store.models import StepState
+    from ..store.records import StepState
     from ..store.runs import Store
 
 #: The reason recorded for a smart skip (spec: ``skip_reason``).

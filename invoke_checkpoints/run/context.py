@@ -20,13 +20,15 @@ if TYPE_CHECKING:
 
     from invoke import Task
 
+    from ..store.records import StepState
     from .definition import StepSpec
 
     class _StateSource(Protocol):
         """What a run's directory gives ``outputs_of`` (``store.rundir.RunDir``). A protocol, so
-        type-checking a tasks.py that imports this package never reads pydantic's types."""
+        type-checking a tasks.py that imports this package reads only the records (standard
+        library), never the readers behind ``RunDir``, which reach pydantic."""
 
-        def read_state(self, step: int) -> Any: ...
+        def read_state(self, step: int) -> StepState | None: ...
 
 
 __all__ = [
@@ -116,9 +118,7 @@ class RunInfo:
     #: ``checkpoints.plugin_config``: plugin name -> its section.
     _plugin_config: dict[str, Any] = field(default_factory=dict, repr=False)
     #: The latest state of each step this invocation wrote (read from disk otherwise).
-    #: (``StepState`` objects; typed ``Any`` so that type-checking a tasks.py never reads
-    #: pydantic's types, as for ``_dir``.)
-    _states: dict[int, Any] = field(default_factory=dict, repr=False)
+    _states: dict[int, StepState] = field(default_factory=dict, repr=False)
 
     def step_number(self, step: int | str) -> int:
         """The number of a step given by number or name."""
@@ -131,7 +131,7 @@ class RunInfo:
         """
         return copy.deepcopy(dict(self._plugin_config.get(plugin) or {}))
 
-    def state_of(self, step: int | str) -> Any:
+    def state_of(self, step: int | str) -> StepState | None:
         """A step's state as last recorded (by number or name): a ``StepState``, or ``None``
         if it has none yet.
 
@@ -143,7 +143,7 @@ class RunInfo:
             return self._states[number]
         return self._dir.read_state(number) if self._dir is not None else None
 
-    def record_state(self, state: Any) -> None:
+    def record_state(self, state: StepState) -> None:
         """Internal: the engine notes each state it writes (what ``state_of`` returns).
 
         With a run directory, a finished step's state is not kept: ``state_of`` reads it back
