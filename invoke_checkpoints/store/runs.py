@@ -316,7 +316,8 @@ class Store:
 
         Only a probe: nothing is written, so a reader who may not write the store can ask."""
         probe = self.backend.lock(f"{workflow}.lock", workflow)
-        if not probe.is_held():
+        # A lease's holder() reads the lock once, and is {} when it is released or missing.
+        if not self.backend.remote and not probe.is_held():
             return None
         holder = probe.holder()
         return str(holder.get("run_id")) if holder.get("run_id") else None
