@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import re
 import signal
 import textwrap
@@ -74,6 +75,9 @@ def test_environment_hook_is_stored_under_the_plugin_name(project: Project) -> N
     env = project.checkpoint(project.only_run())["environment"]
     assert env["tasks.Recorder"] == {"recorded": True}
     assert env["python_version"] and "git_available" in env
+    # The built-in values are the standard library's, computed without its slow paths.
+    assert env["python_version"] == platform.python_version()
+    assert env["platform"] == platform.platform()
 
 
 def test_failed_step_then_resume_in_a_new_process(project: Project) -> None:

@@ -259,3 +259,16 @@ def test_example_notify_plugin_logs_a_fail_then_resume_cycle(
         *("step_start", "step_complete") * 3,
         "workflow_finish",
     ]
+
+
+def test_the_entry_point_prefilter_sees_a_declaring_distribution(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """plugins/discovery.py skips importlib.metadata's scan only when no distribution on
+    sys.path declares the group; one that does is seen (and then loaded by pluggy)."""
+    from invoke_checkpoints.plugins.discovery import may_declare
+
+    assert may_declare("no_such_group_for_invoke_checkpoints_tests") is False
+    fake_distribution(tmp_path / "site", monkeypatch, FAKE_PLUGIN, entry_point="fake")
+    assert may_declare("invoke_checkpoints") is True
+    assert may_declare("no_such_group_for_invoke_checkpoints_tests") is False

@@ -8,11 +8,12 @@ successful completion in any earlier run of the workflow. File contents are hash
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import marshal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from .source import function_source
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -79,7 +80,7 @@ def code_hash(task: Task[Any]) -> str:
     """Hash of the task body's source (its bytecode when the source is not available)."""
     body = task.body
     try:
-        return _sha256(inspect.getsource(body).encode())
+        return _sha256(function_source(body).encode())
     except (OSError, TypeError):
         code = getattr(body, "__code__", None)
         return _sha256(marshal.dumps(code) if code is not None else repr(body).encode())

@@ -27,6 +27,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from . import hookspecs
+from .discovery import may_declare
 from .dispatch import MainThreadCalls
 from .isolation import PREFIX, STEP_ERRORS, Answer, Isolation, describe, trace
 from .manager import Manager, PluginError
@@ -123,6 +124,8 @@ class PluginHost:
             self.origins[name] = origin
 
     def _load_entry_points(self) -> None:
+        if not may_declare(hookspecs.PROJECT):
+            return  # nothing installed declares a plugin: skip importlib.metadata's scan
         try:
             self._pm.load_setuptools_entrypoints(hookspecs.PROJECT)
         except PluginError:

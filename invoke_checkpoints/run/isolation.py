@@ -11,14 +11,25 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from invoke import Call
 
-__all__ = ["CallLedger", "StartPoint"]
+__all__ = ["CallLedger", "StartPoint", "environ_snapshot"]
+
+
+def environ_snapshot() -> dict[Any, Any]:
+    """A copy of the process environment that is cheap to take and to compare (two per step).
+
+    Going through ``os.environ``'s mapping decodes every key and value (about 40 µs for a
+    usual environment); CPython keeps them encoded in ``os.environ._data``, which copies and
+    compares at C speed. Anywhere that mapping is missing, a decoded copy does the same job.
+    """
+    data = getattr(os.environ, "_data", None)
+    return dict(data) if isinstance(data, dict) else dict(os.environ)
 
 
 #: The ``finished`` of every call recorded as already run: one shared, set Event instead of
@@ -96,6 +107,7 @@ class StartPoint:
     def __init__(self) -> None:
         self.cwd = os.getcwd()
         self.environ = dict(os.environ)
+        self._snapshot = environ_snapshot()
 
     @contextlib.contextmanager
     def restored(self) -> Iterator[None]:
@@ -116,6 +128,8 @@ class StartPoint:
             here = None
         if here != self.cwd:
             os.chdir(self.cwd)
+        if environ_snapshot() == self._snapshot:
+            return  # the usual case: the step left the environment alone
         current = os.environ
         for key in [k for k in current if k not in self.environ]:
             del current[key]

@@ -319,13 +319,19 @@ class _Deferred:
         self._delay = delay
         self._due: dict[int, tuple[float, StepState]] = {}
         self._closed = False
+        #: The thread waits with no deadline (nothing was due when it last looked).
+        self._idle = True
         self._thread = threading.Thread(target=self._loop, name="checkpoints-state", daemon=True)
         self._thread.start()
 
     def schedule(self, state: StepState) -> None:
         with self._cond:
             self._due[state.step] = (time.monotonic() + self._delay, state)
-            self._cond.notify()
+            if self._idle:
+                # Otherwise the thread sleeps until a deadline no later than this one (they
+                # only grow) and looks again then: waking it at every step start would cost
+                # two thread switches per step.
+                self._cond.notify()
 
     def update(self, state: StepState) -> bool:
         """The state to write for a step still due (same deadline); False if it is not due."""
@@ -349,8 +355,10 @@ class _Deferred:
         with self._cond:
             while not self._closed:
                 if not self._due:
+                    self._idle = True
                     self._cond.wait()
                     continue
+                self._idle = False
                 step, (deadline, state) = min(self._due.items(), key=lambda item: item[1][0])
                 left = deadline - time.monotonic()
                 if left > 0:

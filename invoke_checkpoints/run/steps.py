@@ -32,6 +32,7 @@ from .outcomes import (
     system_exit_code,
 )
 from .signals import SignalGuard, Terminated, exit_code_for, watching_children
+from .taskconfig import TaskConfig
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -74,6 +75,8 @@ class StepExecutor:
         self.quiet = quiet
         #: The collection the steps' tasks were found in (their config comes from it).
         self.root = recorder.definition.root
+        #: Loads each call's collection config and shell env, as Invoke's Executor does.
+        self.task_config = TaskConfig(self.root)
         #: Pre/post calls already run in this invocation (``tasks.dedupe``).
         self.ran = CallLedger()
         #: Where the workflow started: every step starts there again (``restored()``).
@@ -179,7 +182,6 @@ class StepExecutor:
         dedupe = bool(config.get("tasks", {}).get("dedupe", True))
         if dedupe:
             calls = executor.dedupe(calls)
-        root = self.root
         result = None
         with watching_children(self._child_started(spec.number)):
             for call in calls:
@@ -188,11 +190,7 @@ class StepExecutor:
                     continue
                 ok = False
                 try:
-                    if root is not None:
-                        config.load_collection(
-                            root.configuration(spec.path if call is main else None)
-                        )
-                        config.load_shell_env()
+                    self.task_config.load(config, spec.path if call is main else None)
                     value = call.task(self._context(config), *call.args, **call.kwargs)
                     ok = True
                 except SystemExit as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from typing import TYPE_CHECKING
 
 from ..errors import CheckpointError
@@ -39,7 +38,17 @@ def expected_durations(
         found += 1
         if found >= runs:
             break
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return {name: _median(values) for name, values in samples.items()}
+
+
+def _median(values: list[float]) -> float:
+    """``statistics.median`` (a mean of the middle two for an even count), without importing
+    ``statistics``: it pulls in ``fractions`` and ``decimal``, 3.5 ms before step 0."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def _from_state_files(run_dir: RunDir, steps: list[str]) -> dict[str, float]:

@@ -1,0 +1,171 @@
+"""``function_source`` is ``inspect.getsource``, for every function of real files, once it has
+parsed the file (plugins/source.py): the step signature and smart fingerprints hash it, so any
+difference would re-run completed steps after an upgrade."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+
+from invoke_checkpoints.plugins import source
+from invoke_checkpoints.plugins.source import function_source
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Stdlib modules with decorators, nested functions, multi-line signatures and strings,
+#: comments after a body, async functions, lambdas and one-line bodies.
+MODULES = [
+    "argparse",
+    "asyncio.tasks",
+    "dataclasses",
+    "functools",
+    "inspect",
+    "json.decoder",
+    "textwrap",
+    "tokenize",
+    "typing",
+    "unittest.mock",
+    "contextlib",
+]
+
+
+def _functions_of(module: types.ModuleType) -> list[types.FunctionType]:
+    found: list[types.FunctionType] = []
+    seen: set[int] = set()
+
+    def visit(obj: object, depth: int) -> None:
+        if id(obj) in seen or depth > 3:
+            return
+        seen.add(id(obj))
+        if inspect.isfunction(obj):
+            if getattr(obj, "__module__", None) == module.__name__:
+                found.append(obj)
+                for const in obj.__code__.co_consts:  # nested functions' code: via closures
+                    del const
+        elif inspect.isclass(obj) and obj.__module__ == module.__name__:
+            for value in vars(obj).values():
+                visit(getattr(value, "__func__", value), depth + 1)
+
+    for value in vars(module).values():
+        visit(value, 0)
+    return found
+
+
+def _project_functions() -> list[types.FunctionType]:
+    """Every function of the fixture projects' and examples' tasks.py files."""
+    found: list[types.FunctionType] = []
+    for path in sorted(
+        [*ROOT.glob("tests/projects/*/tasks.py"), *ROOT.glob("examples/*/tasks.py")]
+    ):
+        name = f"_source_check_{path.parent.name}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception:  # a fixture that needs its own environment: skip it
+            continue
+        finally:
+            sys.modules.pop(name, None)
+        for value in vars(module).values():
+            body = getattr(value, "body", value)
+            if inspect.isfunction(body) and body.__module__ == name:
+                found.append(body)
+    return found
+
+
+@pytest.fixture
+def parse_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Take the parsed path from the first request (it normally waits until it pays off)."""
+    monkeypatch.setattr(source, "_BYTES_PER_REQUEST", 10**12)
+    monkeypatch.setattr(source, "_INDEXES", {})
+
+
+@pytest.mark.usefixtures("parse_at_once")
+@pytest.mark.parametrize("name", MODULES)
+def test_same_text_as_inspect_for_every_function_of_a_stdlib_module(name: str) -> None:
+    functions = _functions_of(importlib.import_module(name))
+    assert len(functions) > 5
+    for func in functions:
+        assert function_source(func) == inspect.getsource(func), func.__qualname__
+
+
+@pytest.mark.usefixtures("parse_at_once")
+def test_same_text_as_inspect_for_the_projects_tasks() -> None:
+    functions = _project_functions()
+    assert len(functions) > 20
+    for func in functions:
+        assert function_source(func) == inspect.getsource(func), func.__qualname__
+
+
+@pytest.mark.usefixtures("parse_at_once")
+def test_decorated_wrapped_nested_and_edited_functions(tmp_path: Path) -> None:
+    path = tmp_path / "edgy.py"
+    path.write_text(
+        textwrap.dedent('''
+        import functools
+
+
+        def deco(f):
+            @functools.wraps(f)
+            def inner(*a, **k):
+                return f(*a, **k)
+            return inner
+
+
+        @deco
+        @deco
+        def wrapped(c,
+                    x=(1,
+                       2)):
+            """Doc."""
+            return """multi
+        line"""  # trailing comment
+            # comment after the body, indented
+
+
+        def one_liner(c): return 1
+
+
+        def outer():
+            def nested(c):
+                pass
+            return nested
+
+
+        async def coro(c):
+            await c
+    ''')
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module("edgy")
+        funcs = [module.wrapped, module.one_liner, module.outer(), module.coro, module.deco]
+        for func in funcs:
+            assert function_source(func) == inspect.getsource(func)
+        assert "trailing comment" in function_source(module.wrapped)
+        # The file changes after import: both read the new text at the same lines.
+        path.write_text(path.read_text().replace("return 1", "return 2  # edited"))
+        assert function_source(module.one_liner) == inspect.getsource(module.one_liner)
+        assert "edited" in function_source(module.one_liner)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("edgy", None)
+
+
+def test_without_source_it_raises_what_inspect_raises() -> None:
+    namespace: dict[str, object] = {}
+    exec("def made(c):\n    return 1\n", namespace)
+    with pytest.raises(OSError):
+        inspect.getsource(namespace["made"])  # type: ignore[arg-type]
+    with pytest.raises(OSError):
+        function_source(namespace["made"])
+    with pytest.raises(TypeError):
+        function_source(functools.partial(print))
