@@ -19,7 +19,7 @@ import pytest
 from invoke_checkpoints.store.s3 import S3Backend
 
 from .conftest import one_line, wait_for
-from .remote_support import Bucket, Machine, S3Server, have_s3, new_prefix, s3_server
+from .remote_support import Bucket, Machine, S3Server, have_s3, new_prefix
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -30,10 +30,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[S3Server]:
-    with s3_server() as running:
-        yield running
+@pytest.fixture
+def server(s3: S3Server) -> S3Server:
+    return s3
 
 
 @pytest.fixture

@@ -139,9 +139,9 @@ class RemoteRound(harness.Round):
         """Invoke with ``plans`` (then without kills) until the run completes; False on a
         violation."""
         self.figures.rounds += 1
+        before, problems = self.check_bucket()
         for number in range(harness.MAX_INVOCATIONS):
             machine = self.machines[number % 2]
-            before, problems = self.check_bucket()
             if problems:
                 return self.fail("before an invocation", problems)
             marked = set(before.markers) if before else set()
@@ -160,6 +160,7 @@ class RemoteRound(harness.Round):
             if code == harness.KILLED:
                 self.figures.kills += 1
                 self.figures.kills_by["timed" if timed_out else plan.kind] += 1
+                before = after  # nothing changes the bucket between two invocations
                 continue
             if plan.kind != "none":
                 self.figures.survived += 1
