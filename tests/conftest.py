@@ -228,6 +228,18 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
     proj.reap()
 
 
+@pytest.fixture(scope="session")
+def s3() -> Iterator[Any]:
+    """One S3 server (moto, single-threaded, 127.0.0.1) for every remote-store test of the
+    session (``remote_support.py``); each test uses a prefix of its own."""
+    from .remote_support import have_s3, s3_server
+
+    if not have_s3():
+        pytest.skip("needs the s3 and test extras (obstore, moto)")
+    with s3_server() as running:
+        yield running
+
+
 #: The text of ``tests/projects/three_steps/tasks.py``, for tests that write it themselves
 #: (prefer ``project.use("three_steps")``).
 THREE_STEPS = (PROJECTS / "three_steps" / "tasks.py").read_text()

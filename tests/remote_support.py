@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .conftest import Project
+from .conftest import Outcome, Project
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -98,6 +98,12 @@ class Machine(Project):
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:  # type: ignore[override]  # an instance method here: a machine has its own environment
         return Project.env({**self.base_env, **(extra or {})})
 
+    def invoke(
+        self, *argv: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> Outcome:
+        """``invoke argv`` in this process (``Program.run``) with this machine's environment."""
+        return super().invoke(*argv, env={**self.base_env, **(env or {})}, cwd=cwd)
+
     def log(self) -> list[str]:
         path = self.root / "log.txt"
         return [line.split()[0] for line in path.read_text().splitlines()] if path.exists() else []
@@ -129,6 +135,11 @@ class Bucket:
         import obstore
 
         return bytes(obstore.get(self.store, key).bytes())
+
+    def write(self, key: str, data: bytes) -> None:
+        import obstore
+
+        obstore.put(self.store, key, data)
 
     def runs(self) -> list[str]:
         return sorted({k.split("/")[0] for k in self.names() if "/" in k})

@@ -198,7 +198,28 @@ def test_a_signal_during_a_slow_hook_stops_the_run_within_a_second(
     _, err = proc.communicate(timeout=20)
     took = time.monotonic() - sent
     assert proc.returncode == 128 + signum, err
-    assert took < 1.5, took
+    assert took < 2.5, took  # ~1.5 s promised; a loaded machine adds some
     cp: dict[str, Any] = json.loads((project.only_run() / "checkpoint.json").read_text())
     assert cp["status"] == "interrupted"
     assert "abandoned in checkpoints_step_" in err
+
+
+def test_a_hook_of_a_step_that_ends_before_the_group_is_waited_for_can_be_abandoned(
+    project: Project,
+) -> None:
+    """--parallel: lint ends, and calls its slow step_complete hook, while the main thread is
+    still starting the group (held up there by the fixture). That hook runs in the main thread
+    all the same, so SIGTERM abandons it after the grace period; it once ran in lint's worker
+    thread, where no signal reaches it, and the interrupted group waited 30 s for it."""
+    project.use("hook_before_serving")
+    proc = project.popen("workflow", "--parallel")
+    wait_for((project.root / "hook-started").exists, proc=proc, what="the hook")
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=10)
+    took = time.monotonic() - sent
+    assert proc.returncode == 143, err
+    assert took < 2.5, took  # ~1.5 s promised; a loaded machine adds some
+    cp: dict[str, Any] = json.loads((project.only_run() / "checkpoint.json").read_text())
+    assert cp["status"] == "interrupted"
+    assert "abandoned in checkpoints_step_complete" in err

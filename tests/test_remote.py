@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .conftest import Project, one_line, wait_for
-from .remote_support import Bucket, Machine, S3Server, have_s3, new_prefix, s3_server
+from .remote_support import Bucket, Machine, S3Server, have_s3, new_prefix
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -28,10 +28,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[S3Server]:
-    with s3_server() as running:
-        yield running
+@pytest.fixture
+def server(s3: S3Server) -> S3Server:
+    return s3
 
 
 @pytest.fixture

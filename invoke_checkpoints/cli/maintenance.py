@@ -44,9 +44,10 @@ def clean_command(
                 return
             older_than = float(settings.retention_days)
         with contextlib.ExitStack() as held:
-            if not dry_run and store.root.is_dir():
+            if not dry_run and (store.backend.remote or store.root.is_dir()):
                 # Choosing and deleting under the runs guard: an invocation that holds the
-                # workflow lock has either recorded its run (kept) or not chosen one yet.
+                # workflow lock has either recorded its run (kept) or not chosen one yet. In a
+                # bucket the guard is the workflow's lease: refused while a run holds it.
                 held.enter_context(store.runs_guard(definition.name))
                 store.sweep(definition.name)
             plan = plan_clean(

@@ -88,7 +88,7 @@ def checkpoints_step_start(run: RunInfo, step: StepInfo) -> None:
     """A step is about to execute; ``run.state_of(step)`` says ``running``.
 
     The state *file* says ``running`` once the step has run 0.1 s or started a command (a
-    quicker step only has its final state written).
+    quicker step only has its final state written); in a remote store, once it has run 2 s.
     """
 
 

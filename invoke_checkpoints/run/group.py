@@ -36,13 +36,16 @@ def run_group(
     steps.recorder.set_group(steps.run, group, "running")
     workers = max_workers or len(todo)
     failures: list[tuple[int, BaseException]] = []
-    with routed_output() as (out, err):
+    # Serving before the first worker starts, until the last has ended: a step that ends at
+    # once must not find the main thread not serving yet, and run a hook in its own thread,
+    # where a signal cannot abandon it (the group would wait for that hook to return).
+    with routed_output() as (out, err), steps.plugins.serving():
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="checkpoints-step")
         futures: list[Future[None]] = [
             pool.submit(_worker, steps, spec, info, out, err) for spec, info in todo
         ]
         try:
-            with steps.guard.step(), steps.plugins.serving():
+            with steps.guard.step():
                 # Poll: the kernel may deliver SIGINT/SIGTERM to a worker thread, and Python
                 # runs the handler only when the main thread next runs bytecode, which an
                 # untimed wait() would not do until a step finished. Meanwhile the main
@@ -59,9 +62,8 @@ def run_group(
             for future in futures:
                 future.cancel()
             stop_children(signum)
-            with steps.plugins.serving():
-                while not all(future.done() for future in futures):
-                    steps.plugins.serve(_POLL_SECONDS)
+            while not all(future.done() for future in futures):
+                steps.plugins.serve(_POLL_SECONDS)
             pool.shutdown(wait=True)
             steps.recorder.set_group(steps.run, group, "interrupted")
             steps.stop(running[0], signum, also=running[1:])

@@ -38,9 +38,11 @@ __all__ = ["CHECKPOINT_INTERVAL", "Recorder", "refuse_live_children"]
 
 #: checkpoint.json is rewritten after a step at most this often (seconds), unless the step
 #: took at least as long or changed what only checkpoint.json holds; always when the run stops.
+#: The store's ``Backend.checkpoint_interval`` (a remote store's is longer) replaces it.
 CHECKPOINT_INTERVAL = 0.1
 #: A step's ``running`` state is written once it has run this long (seconds), or when it starts
-#: a command: a quicker step has only its final state written.
+#: a command: a quicker step has only its final state written. The store's
+#: ``Backend.running_state_delay`` replaces it (on a remote store, a command waits for it too).
 RUNNING_STATE_DELAY = 0.1
 
 
@@ -91,6 +93,12 @@ class Recorder:
         self._saved_at = float("-inf")
         #: Writes the ``running`` state of steps still running after RUNNING_STATE_DELAY.
         self._deferred: _Deferred | None = None
+        #: The store's cost model; a local store records a step's command at once (a resume
+        #: on this machine checks its pid), a remote one once the step has run its delay.
+        backend = run_dir.backend if run_dir is not None else None
+        self._interval = backend.checkpoint_interval if backend else CHECKPOINT_INTERVAL
+        self._state_delay = backend.running_state_delay if backend else RUNNING_STATE_DELAY
+        self._command_now = backend is None or not backend.remote
 
     @property
     def warnings(self) -> list[str]:
@@ -148,13 +156,16 @@ class Recorder:
         if self.run_dir is None:
             return
         if self._deferred is None:
-            self._deferred = _Deferred(self.mutex, self.write_state)
+            self._deferred = _Deferred(self.mutex, self.write_state, self._state_delay)
         self._deferred.schedule(state)
 
     def started_command(self, state: StepState) -> None:
         """A step started a command: its ``running`` state (with the child's pid) is written
-        now, for a resume after a kill to see (call with the mutex held)."""
+        now, for a resume after a kill to see; on a remote store, once the step has run its
+        delay (call with the mutex held)."""
         if self._deferred is not None:
+            if not self._command_now and self._deferred.update(state):
+                return  # written, with the child's pid, once the step has run its delay
             self._deferred.cancel(state.step)
         self.write_state(state, sync=False)
 
@@ -209,9 +220,9 @@ class Recorder:
         and the run's stop (completed, failed, interrupted) brings the file up to date."""
         if self.cp is None or self.run_dir is None:
             return False
-        if (state.duration_seconds or 0.0) >= CHECKPOINT_INTERVAL:
+        if (state.duration_seconds or 0.0) >= self._interval:
             return True
-        if time.monotonic() - self._saved_at >= CHECKPOINT_INTERVAL:
+        if time.monotonic() - self._saved_at >= self._interval:
             return True
         if len(self.cp.warnings) != (self._synced[1] if self._synced else 0):
             return True
@@ -294,9 +305,10 @@ class _Deferred:
     """One thread that writes a step's ``running`` state when the step is still running
     ``RUNNING_STATE_DELAY`` after it started; nothing for a step that ended sooner."""
 
-    def __init__(self, mutex: threading.RLock, write: Callable[..., None]) -> None:
+    def __init__(self, mutex: threading.RLock, write: Callable[..., None], delay: float) -> None:
         self._cond = threading.Condition(mutex)
         self._write = write
+        self._delay = delay
         self._due: dict[int, tuple[float, StepState]] = {}
         self._closed = False
         #: The thread waits with no deadline (nothing was due when it last looked).
@@ -306,12 +318,20 @@ class _Deferred:
 
     def schedule(self, state: StepState) -> None:
         with self._cond:
-            self._due[state.step] = (time.monotonic() + RUNNING_STATE_DELAY, state)
+            self._due[state.step] = (time.monotonic() + self._delay, state)
             if self._idle:
                 # Otherwise the thread sleeps until a deadline no later than this one (they
                 # only grow) and looks again then: waking it at every step start would cost
                 # two thread switches per step.
                 self._cond.notify()
+
+    def update(self, state: StepState) -> bool:
+        """The state to write for a step still due (same deadline); False if it is not due."""
+        with self._cond:
+            if state.step not in self._due:
+                return False
+            self._due[state.step] = (self._due[state.step][0], state)
+            return True
 
     def cancel(self, step: int) -> None:
         with self._cond:

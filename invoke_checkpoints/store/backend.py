@@ -75,6 +75,11 @@ class Backend(Protocol):
     durable: bool
     #: Object storage: no directories of its own, nothing to fsync, a lease for a lock.
     remote: bool
+    #: The cost model the recorder writes by (seconds; ``run/record.py``): checkpoint.json is
+    #: rewritten after a step at most this often, unless the step took as long...
+    checkpoint_interval: float
+    #: ...and a step's ``running`` state is written once it has run this long.
+    running_state_delay: float
 
     def where(self, key: str) -> Path:
         """Where ``key`` is, for messages and for ``RunInfo.path``: a local path, or a
@@ -126,6 +131,9 @@ class LocalBackend:
     """
 
     remote = False
+    #: A write is a rename in the page cache (~50 us): checkpoint.json may be rewritten often.
+    checkpoint_interval = 0.1
+    running_state_delay = 0.1
 
     def __init__(
         self, root: Path, *, durable: bool = True, shared: bool = False, readonly: bool = False

@@ -34,7 +34,7 @@ from ..errors import LeaseLostError, LockHeldError, RemoteStoreError
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["LeaseLock", "ObjectStore"]
+__all__ = ["CleanGuard", "LeaseLock", "ObjectStore", "probe"]
 
 
 class ObjectStore(Protocol):
@@ -49,7 +49,6 @@ class ObjectStore(Protocol):
     def get(self, key: str) -> tuple[bytes, str | None]: ...
     def put(self, key: str, data: bytes, mode: Any = "overwrite") -> str | None: ...
     def remove(self, key: str) -> None: ...
-    def probe(self) -> None: ...
 
 
 class LeaseLock:
@@ -150,10 +149,10 @@ class LeaseLock:
         """Take the lock: at once when free or released; after the holder's lease lapsed
         (its ETag unchanged for a whole lease on this machine's clock); else fail in one line.
         ``doing`` (``"repair"``): a command other than a run, refused at once while held."""
-        self.backend.probe()
+        probe(self.backend)
         if not self.try_acquire():
             if doing is not None:
-                raise self._held_error(self.holder())
+                raise self._held_error(self.holder(), doing)
             self._wait_for_lapse()
         self._thread = threading.Thread(
             target=self._renew_loop, name=f"lease {self.key}", daemon=True
@@ -192,9 +191,10 @@ class LeaseLock:
             flush=True,
         )
 
-    def _held_error(self, doc: dict[str, Any]) -> LockHeldError:
+    def _held_error(self, doc: dict[str, Any], doing: str | None = None) -> LockHeldError:
         return LockHeldError(
-            f"workflow {self.workflow!r} is already running: {_who(doc)}, renewing its lease "
+            (f"cannot {doing} now: " if doing else "")
+            + f"workflow {self.workflow!r} is already running: {_who(doc)}, renewing its lease "
             f"on {self.backend.location}; wait for it to finish or stop that process "
             f"(`invoke {self.workflow}.unlock` once it is known dead)",
             run_id=str(doc["run_id"]) if doc.get("run_id") else None,
@@ -282,6 +282,26 @@ class LeaseLock:
         return f"released the lock of workflow {self.workflow!r}: {_who(doc)} had stopped renewing"
 
 
+def probe(backend: ObjectStore) -> None:
+    """Refuse an endpoint that ignores conditional writes: the fencing depends on them. A
+    create-only write of a new key, twice: the second must fail."""
+    from obstore.exceptions import AlreadyExistsError, PreconditionError
+
+    key = f".probe-{os.getpid()}-{time.monotonic_ns()}"
+    backend.put(key, b"probe\n", "create")
+    try:
+        backend.put(key, b"probe\n", "create")
+    except (AlreadyExistsError, PreconditionError):
+        return
+    finally:
+        with contextlib.suppress(RemoteStoreError):  # a stray probe key harms nothing
+            backend.remove(key)
+    raise RemoteStoreError(
+        f"{backend.location}: the endpoint ignores conditional writes (a create-only write "
+        "succeeded twice); runs cannot be fenced there: use another endpoint or a local store"
+    )
+
+
 def _who(doc: dict[str, Any]) -> str:
     run = doc.get("run_id") or "a run starting up"
     return f"{run} (pid {doc.get('pid', '?')} on {doc.get('host', '?')})"
@@ -289,3 +309,20 @@ def _who(doc: dict[str, Any]) -> str:
 
 def _seconds(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+class CleanGuard:
+    """``clean``'s runs guard in a bucket: the workflow's lease itself, held while runs are
+    chosen and deleted, so that no invocation chooses, creates or resumes a run meanwhile
+    (object storage has no flock for a guard of its own). Refused, in one line, while a run
+    holds the lease."""
+
+    def __init__(self, lock: LeaseLock) -> None:
+        self.lock = lock
+
+    def __enter__(self) -> CleanGuard:
+        self.lock.acquire(doing="clean")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()

@@ -135,23 +135,6 @@ class RunsGuard:
         self.release()
 
 
-class NoGuard:
-    """The runs guard of a bucket: none (object storage has no flock). There the lease alone
-    keeps a second run out; ``clean`` may race a run still choosing its run (docs/remote.md)."""
-
-    def acquire(self, timeout: float = GUARD_TIMEOUT) -> None:
-        """Nothing to take."""
-
-    def release(self) -> None:
-        """Nothing to let go."""
-
-    def __enter__(self) -> NoGuard:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 class WorkflowLock:
     """The flock that makes one run of a workflow active at a time; the kernel frees it on kill."""
 

@@ -85,11 +85,15 @@ class CleanPlan:
     freed_bytes: int
 
 
-def _age_days(store: Store, run_id: str, now: float) -> float:
-    # Last activity counts, so a week-old run resumed yesterday is not "old".
+def _older(store: Store, run_id: str, now: float, days: float) -> bool:
+    """Whether the run's last activity is more than ``days`` ago: a week-old run resumed
+    yesterday is not old. A run that started within ``days`` is not old either, which its id
+    says without asking the store (a request per run in a bucket)."""
+    started = run_started(run_id).timestamp()
+    if (now - started) / _DAY <= days:
+        return False
     mtime = store.backend.mtime(f"{run_id}/checkpoint.json") or 0.0
-    last = max(mtime, run_started(run_id).timestamp())
-    return (now - last) / _DAY
+    return (now - max(mtime, started)) / _DAY > days
 
 
 def plan_clean(
@@ -114,7 +118,7 @@ def plan_clean(
     for run_id in ids:
         if run_id in protected or run_id in newest:
             continue
-        if everything or older_than is None or _age_days(store, run_id, now) > older_than:
+        if everything or older_than is None or _older(store, run_id, now, older_than):
             remove.append(run_id)
     freed = sum(_size(store, workflow, r) for r in remove)
     return CleanPlan(remove, active, freed)

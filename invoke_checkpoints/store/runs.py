@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .backend import RunLock
-    from .lock import NoGuard, RunsGuard
+    from .lease import CleanGuard
+    from .lock import RunsGuard
     from .s3 import S3Backend
 
 __all__ = [
@@ -262,7 +263,7 @@ class Store:
                 run_id=run_id,
                 path=path,
             )
-        if self.backend.kind(f"{run_id}/state") == "link":
+        if not self.backend.remote and self.backend.kind(f"{run_id}/state") == "link":
             raise CorruptCheckpointError(
                 f"{path / 'state'}: {LINK}", run_id=run_id, path=path / "state"
             )
@@ -299,12 +300,15 @@ class Store:
         self.ensure()
         return self.backend.lock(f"{workflow}.lock", workflow)
 
-    def runs_guard(self, workflow: str) -> RunsGuard | NoGuard:
-        """``<workflow>.runs.lock`` (see ``lock.py``): ``clean`` holds it while it deletes."""
-        from .lock import NoGuard, RunsGuard
+    def runs_guard(self, workflow: str) -> RunsGuard | CleanGuard:
+        """``<workflow>.runs.lock`` (see ``lock.py``): ``clean`` holds it while it deletes; in
+        a bucket, the workflow's lease (``lease.py``: refused while a run holds it)."""
+        from .lock import RunsGuard
 
         if not isinstance(self.backend, LocalBackend):
-            return NoGuard()
+            from .lease import CleanGuard
+
+            return CleanGuard(self.backend.lock(f"{workflow}.lock", workflow))
         return RunsGuard(self.backend, workflow)
 
     def active_run(self, workflow: str) -> str | None:
@@ -312,7 +316,8 @@ class Store:
 
         Only a probe: nothing is written, so a reader who may not write the store can ask."""
         probe = self.backend.lock(f"{workflow}.lock", workflow)
-        if not probe.is_held():
+        # A lease's holder() reads the lock once, and is {} when it is released or missing.
+        if not self.backend.remote and not probe.is_held():
             return None
         holder = probe.holder()
         return str(holder.get("run_id")) if holder.get("run_id") else None

@@ -17,14 +17,16 @@ reaches the user as one line naming the bucket and key.
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import os
+import signal
 import threading
 import time
 from pathlib import PosixPath
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ..errors import CheckpointError, CorruptCheckpointError, LeaseLostError, RemoteStoreError
+from .listings import Entry, Listings
 from .safefs import MAX_FILE
 
 if TYPE_CHECKING:
@@ -43,6 +45,26 @@ SCHEME = "s3://"
 #: 409 conflicts, and any transient error obstore gave up on.
 _ATTEMPTS = 4
 _BACKOFF = 0.2
+
+
+def _parse_fault(spec: str) -> tuple[int, str] | None:
+    stage, _, rest = spec.partition(":")
+    nth, _, suffix = rest.partition(":")
+    return (int(nth), suffix) if stage == "put" and nth.isdigit() else None
+
+
+#: Test-only fault injection for the crash matrix against a bucket (tests/reliability): with
+#: INVOKE_CHECKPOINTS_FAULT=put:<n>[:<suffix>], the process SIGKILLs itself right after the
+#: n-th write (PUT) that succeeded, counting only keys ending with <suffix> when given.
+_FAULT = _parse_fault(os.environ.get("INVOKE_CHECKPOINTS_FAULT", ""))
+_PUTS = itertools.count(1)
+
+
+def _crash_point(key: str) -> None:
+    assert _FAULT is not None
+    nth, suffix = _FAULT
+    if key.endswith(suffix) and next(_PUTS) == nth:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def is_remote(location: str) -> bool:
@@ -72,6 +94,11 @@ class S3Backend:
     """The :class:`~.backend.Backend` of an S3 bucket (or any S3-compatible endpoint)."""
 
     remote = True
+    #: A write is a round trip (~10-50 ms, more across regions) that the step waits for:
+    #: checkpoint.json is batched over 2 s of steps, and a step has its ``running`` state
+    #: written only once it has run 2 s (docs/remote.md, "Cost").
+    checkpoint_interval = 2.0
+    running_state_delay = 2.0
 
     def __init__(self, url: str, *, durable: bool = True, lease_seconds: float = 30.0) -> None:
         bucket, _, prefix = url[len(SCHEME) :].partition("/")
@@ -88,6 +115,8 @@ class S3Backend:
         self.lease: LeaseLock | None = None
         self._etags: dict[str, str] = {}
         self._etag_guard = threading.Lock()
+        #: The latest listing of each prefix: kind() and size() answer from it (listings.py).
+        self._listings = Listings()
         self._store: S3Store | None = None
         #: Requests made (the per-step round trips of docs/performance.md).
         self.requests = 0
@@ -149,14 +178,33 @@ class S3Backend:
         except FileNotFoundError:
             return None
 
+    def _entry(self, key: str) -> Entry | None:
+        """What ``key`` is, from a listing when one is known (``listings.py``)."""
+        known = self._listings.lookup(key)
+        if known is not False:
+            return known
+        parent = key.rpartition("/")[0]
+        if parent:  # a run's file: one listing answers for every key beside it too
+            self._list(parent)
+            known = self._listings.lookup(key)
+            if known is not False:
+                return known
+        if self._list(key):  # at the root, a run id mostly: keys under it make it a prefix
+            return Entry("dir", 0, None)
+        meta = self._head(key)
+        if meta is None:
+            return None
+        return Entry("file", int(meta["size"]), meta["last_modified"].timestamp())
+
     def kind(self, key: str) -> Kind | None:
-        if not key or self._head(key) is not None:
-            return "dir" if not key else "file"
-        return "dir" if self._list(key, limit_one=True) else None
+        if not key:
+            return "dir"
+        entry = self._entry(key)
+        return entry.kind if entry is not None else None
 
     def size(self, key: str) -> int:
-        meta = self._head(key)
-        return int(meta["size"]) if meta else 0
+        entry = self._entry(key)
+        return entry.size if entry is not None and entry.kind == "file" else 0
 
     def read(self, key: str, *, limit: int = MAX_FILE) -> bytes:
         try:
@@ -192,7 +240,14 @@ class S3Backend:
         """One PUT (``mode``: overwrite, create, or ``{"e_tag": ...}``); the new ETag."""
         import obstore
 
-        result = self.call("write", key, lambda: obstore.put(self.client, key, data, mode=mode))
+        try:
+            result = self.call("write", key, lambda: obstore.put(self.client, key, data, mode=mode))
+        except BaseException:
+            self._listings.forget(key)  # a write that failed may have landed all the same
+            raise
+        self._listings.wrote(key, len(data))
+        if _FAULT is not None:
+            _crash_point(key)
         etag = result["e_tag"]
         if etag:
             with self._etag_guard:
@@ -220,25 +275,30 @@ class S3Backend:
                 path=self.where(key),
             )
 
-    def _list(self, key: str, *, limit_one: bool = False) -> list[tuple[str, Kind]]:
+    def _list(self, key: str) -> dict[str, Entry]:
+        """One listing of the prefix ``key`` (always asked: the markers' truth), kept."""
         import obstore
 
-        def listing() -> list[tuple[str, Kind]]:
-            found: list[tuple[str, Kind]] = []
+        def listing() -> dict[str, Entry]:
+            found: dict[str, Entry] = {}
             result = obstore.list_with_delimiter(self.client, key or None)
             for prefix in result["common_prefixes"]:
-                found.append((prefix.rstrip("/").rpartition("/")[2], "dir"))
+                found[prefix.rstrip("/").rpartition("/")[2]] = Entry("dir", 0, None)
             for meta in result["objects"]:
-                found.append((meta["path"].rpartition("/")[2], "file"))
+                mtime = meta["last_modified"].timestamp()
+                found[meta["path"].rpartition("/")[2]] = Entry("file", int(meta["size"]), mtime)
             return found
 
-        return self.call("list", key, listing)[: 1 if limit_one else None]
+        generation = self._listings.generation()
+        found = self.call("list", key, listing)
+        self._listings.keep(key, found, generation)
+        return found
 
     def listing(self, key: str = "") -> list[tuple[str, Kind]]:
-        return self._list(key)
+        return [(name, entry.kind) for name, entry in self._list(key).items()]
 
     def names(self, key: str = "") -> list[str]:
-        return [name for name, _ in self._list(key)]
+        return list(self._list(key))
 
     def ensure_dir(self, key: str = "") -> None:
         """Nothing to create: a prefix exists once a key under it does."""
@@ -254,7 +314,10 @@ class S3Backend:
     def remove(self, key: str) -> None:
         import obstore
 
-        self.call("delete", key, lambda: obstore.delete(self.client, key))
+        try:
+            self.call("delete", key, lambda: obstore.delete(self.client, key))
+        finally:
+            self._listings.removed(key)
         with self._etag_guard:
             self._etags.pop(key, None)
 
@@ -264,9 +327,12 @@ class S3Backend:
         import obstore
 
         keys = [k for k in self._keys_under(key) if not k.endswith("/checkpoint.json")]
-        if keys:
-            self.call("delete", key, lambda: obstore.delete(self.client, keys))
-        self.remove(f"{key}/checkpoint.json")
+        try:
+            if keys:
+                self.call("delete", key, lambda: obstore.delete(self.client, keys))
+            self.remove(f"{key}/checkpoint.json")
+        finally:
+            self._listings.removed(key)
 
     def remove_staging(self, key: str) -> None:
         self.remove_run(key, key)
@@ -283,6 +349,9 @@ class S3Backend:
         build(key)
 
     def mtime(self, key: str) -> float | None:
+        known = self._listings.lookup(key)
+        if known is not None and known is not False and known.mtime is not None:
+            return known.mtime
         meta = self._head(key)
         return meta["last_modified"].timestamp() if meta else None
 
@@ -290,26 +359,6 @@ class S3Backend:
         from .lease import LeaseLock
 
         return LeaseLock(self, name, workflow)
-
-    # -- the startup probe ---------------------------------------------------------------
-
-    def probe(self) -> None:
-        """Refuse an endpoint that ignores conditional writes: the fencing depends on them."""
-        from obstore.exceptions import AlreadyExistsError, PreconditionError
-
-        key = f".probe-{os.getpid()}-{time.monotonic_ns()}"
-        self.put(key, b"probe\n", "create")
-        try:
-            self.put(key, b"probe\n", "create")
-        except (AlreadyExistsError, PreconditionError):
-            return
-        finally:
-            with contextlib.suppress(RemoteStoreError):  # a stray probe key harms nothing
-                self.remove(key)
-        raise RemoteStoreError(
-            f"{self.location}: the endpoint ignores conditional writes (a create-only write "
-            "succeeded twice); runs cannot be fenced there: use another endpoint or a local store"
-        )
 
 
 def _open(bucket: str, prefix: str, location: str) -> S3Store:

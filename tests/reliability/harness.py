@@ -110,6 +110,8 @@ class Figures:
     temp_files_seen: int = 0
     unborn_dirs_seen: int = 0
     seconds: float = 0.0
+    #: How far checkpoint.json may lag the markers (LAG_SECONDS; more for a remote store).
+    lag_seconds: float = 1.0
     calibration: dict[str, float] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
     kept: str | None = None
@@ -144,10 +146,12 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def invoke(project: Path, argv: Sequence[str], plan: Plan) -> tuple[int, int, str, str, bool]:
-    """Run ``invoke argv`` in ``project``; returns (exit code, pid, stdout, stderr, whether
-    the timer killed it)."""
-    extra = {"INVOKE_CHECKPOINTS_FAULT": plan.fault} if plan.fault else {}
+def invoke(
+    project: Path, argv: Sequence[str], plan: Plan, env: dict[str, str] | None = None
+) -> tuple[int, int, str, str, bool]:
+    """Run ``invoke argv`` in ``project`` (with ``env`` added to the environment); returns
+    (exit code, pid, stdout, stderr, whether the timer killed it)."""
+    extra = {**(env or {}), **({"INVOKE_CHECKPOINTS_FAULT": plan.fault} if plan.fault else {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "invoke", *argv],
         cwd=project,
@@ -282,7 +286,7 @@ def _check_run(path: Path, problems: list[str], figures: Figures) -> RunView:
             problems.append(f"{path}: step {number} has a marker but its state is {state}")
     recorded = set(cp.completed_steps)
     extra = recorded - view.markers
-    _check_lag(path, view, recorded, problems)
+    _check_lag(path, view, recorded, problems, figures.lag_seconds)
     if len(extra) > 1 or any(
         n != len(view.markers) or view.states.get(n) is None for n in extra
     ):  # checkpoint.json is written just before the marker: one step ahead at most
@@ -295,7 +299,9 @@ def _check_run(path: Path, problems: list[str], figures: Figures) -> RunView:
 LAG_SECONDS = 1.0
 
 
-def _check_lag(path: Path, view: RunView, recorded: set[int], problems: list[str]) -> None:
+def _check_lag(
+    path: Path, view: RunView, recorded: set[int], problems: list[str], lag: float = LAG_SECONDS
+) -> None:
     """checkpoint.json lists every marker but those of the last steps, committed within about
     0.1 s of each other (it is rewritten when that much time passed, and when the run stops)."""
     lagging = view.markers - recorded
@@ -314,10 +320,10 @@ def _check_lag(path: Path, view: RunView, recorded: set[int], problems: list[str
     first_start = min(s for s, _ in spans)
     last_end = max(e for _, e in spans)
     longest = max(e - s for s, e in spans)
-    if last_end - first_start > LAG_SECONDS + longest:
+    if last_end - first_start > lag + longest:
         problems.append(
             f"{path}: checkpoint.json lags markers {sorted(lagging)} over "
-            f"{last_end - first_start:.2f} s (more than ~0.1 s of steps)"
+            f"{last_end - first_start:.2f} s (more than {lag:g} s of steps)"
         )
 
 

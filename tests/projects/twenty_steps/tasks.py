@@ -1,7 +1,8 @@
 """The crash matrix's workflow: 20 steps s00 .. s19.
 
-Every step appends ``begin <step> <pid>`` to effects.log, sleeps STEP_SLEEP, then appends
-``end <step> <pid>`` (each line with one ``write`` on an O_APPEND descriptor).
+Every step appends ``begin <step> <pid>`` to effects.log (or to $EFFECTS_LOG: one log shared by
+two "machines"), sleeps STEP_SLEEP, then appends ``end <step> <pid>`` (each line with one
+``write`` on an O_APPEND descriptor).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ STEP_SLEEP = 0.003
 
 
 def _log(text: str) -> None:
-    fd = os.open("effects.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = os.open(
+        os.environ.get("EFFECTS_LOG", "effects.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
+    )
     try:
         os.write(fd, text.encode())
     finally:
