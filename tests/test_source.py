@@ -1,6 +1,6 @@
-"""``function_source`` is ``inspect.getsource`` for every function of real files
-(plugins/source.py): the step signature and smart fingerprints hash it, so any difference would
-re-run completed steps after an upgrade."""
+"""``function_source`` is ``inspect.getsource``, for every function of real files, once it has
+parsed the file (plugins/source.py): the step signature and smart fingerprints hash it, so any
+difference would re-run completed steps after an upgrade."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from invoke_checkpoints.plugins import source
 from invoke_checkpoints.plugins.source import function_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,17 +81,15 @@ def _project_functions() -> list[types.FunctionType]:
     return found
 
 
-def test_the_parser_decides_for_top_level_functions(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The comparisons below are worth something only if the fast path is taken: with the
-    tokenizer's block finder unavailable, a top-level function's source still comes out."""
-
-    def no_tokenizer(lines: list[str]) -> list[str]:
-        raise AssertionError("inspect.getblock was used")
-
-    monkeypatch.setattr(inspect, "getblock", no_tokenizer)
-    assert function_source(textwrap.dedent).startswith("def dedent(text):")
+@pytest.fixture
+def parse_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Take the parsed path from the first request (it normally waits until it pays off)."""
+    monkeypatch.setattr(source, "_BYTES_PER_REQUEST", 10**12)
+    monkeypatch.setattr(source, "_MAX_PARSED", 10**12)
+    monkeypatch.setattr(source, "_INDEXES", {})
 
 
+@pytest.mark.usefixtures("parse_at_once")
 @pytest.mark.parametrize("name", MODULES)
 def test_same_text_as_inspect_for_every_function_of_a_stdlib_module(name: str) -> None:
     functions = _functions_of(importlib.import_module(name))
@@ -99,6 +98,7 @@ def test_same_text_as_inspect_for_every_function_of_a_stdlib_module(name: str) -
         assert function_source(func) == inspect.getsource(func), func.__qualname__
 
 
+@pytest.mark.usefixtures("parse_at_once")
 def test_same_text_as_inspect_for_the_projects_tasks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -109,6 +109,7 @@ def test_same_text_as_inspect_for_the_projects_tasks(
         assert function_source(func) == inspect.getsource(func), func.__qualname__
 
 
+@pytest.mark.usefixtures("parse_at_once")
 def test_decorated_wrapped_nested_and_edited_functions(tmp_path: Path) -> None:
     path = tmp_path / "edgy.py"
     path.write_text(
@@ -172,3 +173,16 @@ def test_without_source_it_raises_what_inspect_raises() -> None:
         function_source(namespace["made"])
     with pytest.raises(TypeError):
         function_source(functools.partial(print))
+
+
+def test_a_large_file_is_never_parsed_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past _MAX_PARSED bytes, every end comes from inspect: a syntax tree of a big tasks.py
+    would cost more memory than the whole run (M1)."""
+    monkeypatch.setattr(source, "_INDEXES", {})
+    monkeypatch.setattr(source, "_MAX_PARSED", 1000)
+    functions = _functions_of(importlib.import_module("textwrap"))
+    for _ in range(3):
+        for func in functions:
+            assert function_source(func) == inspect.getsource(func)
+    assert source._INDEXES
+    assert all(index.ends is None for index in source._INDEXES.values())

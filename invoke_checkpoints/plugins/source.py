@@ -1,34 +1,86 @@
-"""A function's source text, exactly as ``inspect.getsource`` gives it, without the tokenizer.
+"""A function's source text, exactly as ``inspect.getsource`` gives it, for many functions of
+one file at the cost of one parse.
 
 ``inspect.getsource`` finds where a function starts cheaply, then finds where it ends by running
 the pure-Python tokenizer over it: about 70 µs for a three-line task, paid for every step's
-signature (a 300-step workflow spent 20 ms there). For a function defined at the top level of
-its file (a task, nearly always), the end comes from the C parser instead: the lines from its
-first decorator up to the next line of code in column 0 are parsed alone, and the function
-ends at its ``end_lineno`` plus the trailing comments ``inspect`` keeps. If that cut falls
-inside a string or brackets, the chunk does not parse and ``inspect`` decides, as it does for
-nested functions and lambdas. Only the function's own lines are parsed: parsing the whole file
-once was as fast, but its syntax tree raised the peak memory of a 3,000-step run by 12 MiB.
-The start still comes from ``inspect.findsource``, so both agree on decorators,
-``functools.wraps`` and files edited since import.
+signature (a 300-step workflow spends 20 ms there). Once a file has been asked for often enough
+that parsing it once costs less, the ends of all its functions come from one ``ast.parse`` (the
+C parser): the same text, because a block ends at its last logical line, which is the
+function's ``end_lineno``. The start still comes from ``inspect.findsource``, so both agree on
+decorators, ``functools.wraps`` and files edited since import. (Parsing only each function's
+own lines was tried: ``ast.parse`` has a fixed cost that makes it slower than the tokenizer
+for a small function.)
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
+import threading
 from typing import Any
 
 __all__ = ["function_source"]
 
+#: Parse a file once a source request costs, summed, more than parsing it would: one
+#: ``getsource`` of a small function costs about as much as parsing this many bytes.
+_BYTES_PER_REQUEST = 400
+#: Files larger than this are never parsed whole: a syntax tree takes about 75 bytes of memory
+#: per byte of source, and a 160 KB tasks.py (3,000 tasks) raised a run's peak memory by
+#: 12 MiB. Past this size, ``inspect`` finds each end (bounded memory, 70 µs a function).
+_MAX_PARSED = 64 * 1024
 
-def _chunk_end(lines: list[str], first: int) -> int:
-    """Index after the last line before the next line of code in column 0 (from ``first``+1)."""
-    for index in range(first + 1, len(lines)):
-        text = lines[index]
-        if text[:1] not in ("", " ", "\t", "#", "\n", "\r", "\f"):
-            return index
-    return len(lines)
+
+class _FileIndex:
+    """Requests and, once parsed, the end line of each function (by its first line) of one
+    version of a file's lines (``linecache`` returns a new list when the file changes)."""
+
+    __slots__ = ("ends", "lines", "requests", "size")
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines  # kept: the index is keyed by this list's identity
+        self.size = sum(len(line) for line in lines)
+        self.requests = 0
+        self.ends: dict[int, int] | None = None
+
+
+_INDEXES: dict[int, _FileIndex] = {}
+_LOCK = threading.Lock()
+
+
+def _function_ends(lines: list[str]) -> dict[int, int]:
+    """``{first line: last line}`` (1-based) of every function, its decorators included."""
+    ends: dict[int, int] = {}
+    try:
+        tree = ast.parse("".join(lines))
+    except (SyntaxError, ValueError):
+        return ends
+    for node in _statements(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            body = node.body[0]
+            # A body on the def's own line has no indented block, so no comments join it.
+            column = body.col_offset if body.lineno > node.lineno else None
+            ends[first] = _with_trailing_comments(lines, node.end_lineno, column)
+    return ends
+
+
+#: Where statements hold other statements (functions are statements, so only these are walked,
+#: not every expression node as ``ast.walk`` would: a quarter of the time).
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _statements(tree: ast.Module) -> list[ast.AST]:
+    """Every statement of ``tree``, nested ones included (order does not matter)."""
+    found: list[ast.AST] = []
+    pending: list[ast.AST] = [tree]
+    while pending:
+        node = pending.pop()
+        found.append(node)
+        for field in _BLOCKS:
+            children = getattr(node, field, None)
+            if type(children) is list:
+                pending.extend(children)
+    return found
 
 
 def _with_trailing_comments(lines: list[str], last: int, column: int | None) -> int:
@@ -48,26 +100,20 @@ def _with_trailing_comments(lines: list[str], last: int, column: int | None) -> 
     return last
 
 
-def _top_level_end(lines: list[str], lnum: int) -> int | None:
-    """The index after the last line of the top-level function starting at ``lines[lnum]``;
-    ``None`` when that cannot be told from its own lines."""
-    if lines[lnum][:1] in (" ", "\t"):
-        return None  # nested or a method: inspect decides
-    end = _chunk_end(lines, lnum)
-    try:
-        tree = ast.parse("".join(lines[lnum:end]))
-    except (SyntaxError, ValueError):
-        return None
-    if not tree.body or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return None
-    node = tree.body[0]
-    first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-    if first != 1 or node.end_lineno is None:
-        return None
-    body = node.body[0]
-    # A body on the def's own line has no indented block, so no comments join it.
-    column = body.col_offset if body.lineno > node.lineno else None
-    return lnum + _with_trailing_comments(lines[lnum:end], node.end_lineno, column)
+def _end_of(lines: list[str], start: int) -> int | None:
+    """The last line of the function starting at line ``start`` (1-based), when the file has
+    been asked for often enough to be parsed; ``None``: let ``inspect`` find it."""
+    with _LOCK:
+        index = _INDEXES.get(id(lines))
+        if index is None or index.lines is not lines:
+            if len(_INDEXES) > 64:  # many files (or versions): start again
+                _INDEXES.clear()
+            index = _INDEXES[id(lines)] = _FileIndex(lines)
+        index.requests += 1
+        worth_it = index.requests * _BYTES_PER_REQUEST >= index.size
+        if index.ends is None and worth_it and index.size <= _MAX_PARSED:
+            index.ends = _function_ends(lines)
+        return None if index.ends is None else index.ends.get(start)
 
 
 def function_source(func: Any) -> str:
@@ -78,7 +124,7 @@ def function_source(func: Any) -> str:
     if not inspect.isfunction(target) or code is None or code.co_name == "<lambda>":
         return inspect.getsource(func)
     lines, lnum = inspect.findsource(target)
-    end = _top_level_end(lines, lnum)
+    end = _end_of(lines, lnum + 1)
     if end is None or end <= lnum:
         return "".join(inspect.getblock(lines[lnum:]))
     return "".join(lines[lnum:end])
