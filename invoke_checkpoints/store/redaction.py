@@ -8,6 +8,7 @@ What is and is not redacted is listed in README.md, "Security".
 from __future__ import annotations
 
 import re
+from functools import cache
 
 __all__ = ["REDACTED", "redact_text"]
 
@@ -21,25 +22,30 @@ _NAME = (
 )
 _VALUE = r"(?:\"[^\"\n]*\"|'[^'\n]*'|[^\s&;,'\"]+)"
 
-_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Authorization: Bearer abc / Proxy-Authorization: Basic abc (the whole credential).
-    (re.compile(r"(?i)\b((?:proxy-)?authorization\s*[:=]\s*)[^\n'\"]+"), r"\1" + REDACTED),
-    # A bare `Bearer abc` / `Basic abc` / `token abc` credential outside a header.
-    (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{4,}"), r"\1\2" + REDACTED),
-    # scheme://user:password@host
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@"), r"\1" + REDACTED + "@"),
-    # --password=x, token=x, API_KEY: x, "secret": "x"
-    (
-        re.compile(rf"(?i)(?<![\w-])([\"']?{_NAME}[\"']?)(\s*[=:]\s*){_VALUE}"),
-        r"\1\2" + REDACTED,
-    ),
-    # --password x / -p is not guessed: only long options with a secret-looking name.
-    (re.compile(rf"(?i)(?<![\w-])(--{_NAME})(\s+)(?!-){_VALUE}"), r"\1\2" + REDACTED),
-)
+
+@cache
+def _rules() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """The patterns, compiled on first use: a successful run never redacts anything, and
+    compiling them cost 2.4 ms of every run's start-up."""
+    return (
+        # Authorization: Bearer abc / Proxy-Authorization: Basic abc (the whole credential).
+        (re.compile(r"(?i)\b((?:proxy-)?authorization\s*[:=]\s*)[^\n'\"]+"), r"\1" + REDACTED),
+        # A bare `Bearer abc` / `Basic abc` / `token abc` credential outside a header.
+        (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{4,}"), r"\1\2" + REDACTED),
+        # scheme://user:password@host
+        (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@"), r"\1" + REDACTED + "@"),
+        # --password=x, token=x, API_KEY: x, "secret": "x"
+        (
+            re.compile(rf"(?i)(?<![\w-])([\"']?{_NAME}[\"']?)(\s*[=:]\s*){_VALUE}"),
+            r"\1\2" + REDACTED,
+        ),
+        # --password x / -p is not guessed: only long options with a secret-looking name.
+        (re.compile(rf"(?i)(?<![\w-])(--{_NAME})(\s+)(?!-){_VALUE}"), r"\1\2" + REDACTED),
+    )
 
 
 def redact_text(text: str) -> str:
     """``text`` with credentials in headers, URLs and ``name=value`` pairs replaced."""
-    for pattern, replacement in _RULES:
+    for pattern, replacement in _rules():
         text = pattern.sub(replacement, text)
     return text
