@@ -78,3 +78,39 @@ def test_the_same_tasks_under_plain_invoke_print_the_same(project: Project) -> N
     assert "second: from-env" in out.out
     assert "third: from-env other-only" in out.out
     assert "fourth: from-env set-by-third None" in out.out
+
+
+LOADS_ITSELF = """
+import os
+
+from invoke import Collection, task
+
+from invoke_checkpoints import workflow
+
+
+@task
+def a(c):
+    os.environ["INVOKE_RUN_ECHO"] = "1"
+    c.config.load_shell_env()
+    c.config.load_collection({"foo": "loaded-by-a"})
+
+
+@task
+def b(c):
+    print("b:", c.config.run.echo, c.config.get("foo"))
+
+
+ns = Collection(a, b)
+ns.configure({"foo": "root-foo"})
+ns.add_collection(workflow(a, b))
+"""
+
+
+def test_a_task_that_loads_config_layers_itself_does_not_leak_them(project: Project) -> None:
+    """Step a loads the collection and env layers itself; before step b they are reloaded
+    from b's collection and from the environment (restored after a), as Invoke's Executor
+    reloads them before each task."""
+    project.write(LOADS_ITSELF)
+    out = project.invoke("workflow")
+    assert out.code == 0, out.err
+    assert "b: False root-foo" in out.out

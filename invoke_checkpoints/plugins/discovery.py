@@ -41,7 +41,8 @@ def may_declare(group: str) -> bool:
             return True  # an egg or a zip file: its metadata is laid out otherwise
         try:
             with os.scandir(where) as found:
-                names = [e.path for e in found if e.name.endswith(_METADATA_DIRS)]
+                # Lower-cased, as importlib.metadata matches them (`Foo-1.0.DIST-INFO`).
+                names = [e.path for e in found if e.name.lower().endswith(_METADATA_DIRS)]
         except OSError:
             continue  # missing or unreadable: importlib.metadata finds nothing there either
         for path in names:

@@ -44,7 +44,18 @@ def platform_name() -> str:
         libc = None
     if libc and libc.startswith("glibc "):
         parts = [uname.sysname, uname.release, uname.machine, "with", "glibc" + libc.split()[1]]
-        return "-".join(p.replace(" ", "_") for p in parts if p)
+        return _cleaned("-".join(p.strip() for p in parts if p))
     import platform
 
     return platform.platform()
+
+
+def _cleaned(text: str) -> str:
+    """The clean-up ``platform.platform()`` applies to its string (its ``_platform``)."""
+    text = text.replace(" ", "_")
+    for char in '/\\:;"()':
+        text = text.replace(char, "-")
+    text = text.replace("unknown", "")
+    while "--" in text:
+        text = text.replace("--", "-")
+    return text.rstrip("-")

@@ -157,10 +157,15 @@ class RunInfo:
     def outputs_of(self, step: int | str) -> dict[str, Any]:
         """The saved outputs of an earlier step (by number or name); ``{}`` if it saved none."""
         number = self.step_number(step)
-        if number not in self._outputs and self._dir is not None:
-            state = self._dir.read_state(number)
-            self._outputs[number] = dict(state.outputs) if state is not None else {}
-        return self._outputs.get(number, {})
+        if number in self._outputs:
+            return self._outputs[number]
+        state = self.state_of(number)  # from memory without a run directory (checkpoints off)
+        if state is None:
+            return {}  # not cached: the step may still run in this invocation
+        outputs = dict(state.outputs)
+        if str(getattr(state.status, "value", state.status)) in ("completed", "skipped"):
+            self._outputs[number] = outputs  # final for this invocation
+        return outputs
 
 
 @dataclass(eq=False)

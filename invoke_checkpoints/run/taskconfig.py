@@ -9,7 +9,8 @@ its inputs are what they were at the last load into the same config object: the 
 configuration (compared by value) and the environment (any change, not only Invoke's prefixed
 variables: cheaper to compare whole).
 What a task changed itself (``c.config.x = ...``) lives in the config's modifications layer,
-which a reload would keep anyway.
+which a reload would keep anyway; a task that loads the collection or environment layer itself
+replaces that layer, and the next call reloads (``_layers``).
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ class TaskConfig:
     def __init__(self, root: Collection | None) -> None:
         self._root = root
         self._lock = threading.Lock()
-        #: (config, collection configuration, prefixed environment) of the last load. The
-        #: config object itself, not its id: a freed clone's id may be reused by the next.
-        self._last: tuple[Config, dict[str, Any], dict[Any, Any]] | None = None
+        #: (config, collection configuration, environment, the layers that load set) of the
+        #: last load. The config object itself, not its id: a freed clone's id may be reused.
+        self._last: tuple[Config, dict[str, Any], dict[Any, Any], tuple[Any, Any]] | None = None
 
     def load(self, config: Config, path: str | None) -> None:
         """Load the configuration of collection ``path`` (``None``: the root collection's) and
@@ -44,8 +45,33 @@ class TaskConfig:
         env = environ_snapshot()
         with self._lock:
             last = self._last
-            if last is not None and last[0] is config and last[1] == collection and last[2] == env:
+            if (
+                last is not None
+                and last[0] is config
+                and last[1] == collection
+                and last[2] == env
+                and _same(_layers(config), last[3])
+            ):
                 return
             config.load_collection(collection)
             config.load_shell_env()
-            self._last = (config, collection, env)
+            self._last = (config, collection, env, _layers(config))
+
+
+def _layers(config: Config) -> tuple[Any, Any]:
+    """The collection and environment layers the config holds now (compared by identity).
+
+    A task may load either itself (``c.config.load_collection(...)``, ``load_shell_env()``),
+    which replaces that layer's dict: then the next call reloads, as Invoke's Executor would.
+    Invoke keeps the layers in ``_collection`` and ``_env``; without them (another Invoke),
+    the identities are unknown and every call reloads.
+    """
+    collection, env = getattr(config, "_collection", None), getattr(config, "_env", None)
+    if collection is None or env is None:
+        return (object(), object())  # never the same as a later call's: always reload
+    # The dicts themselves, compared by identity: holding them keeps an id from being reused.
+    return (collection, env)
+
+
+def _same(now: tuple[Any, Any], then: tuple[Any, Any]) -> bool:
+    return now[0] is then[0] and now[1] is then[1]

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from functools import cache
 from typing import Any
 
+from ..errors import CorruptCheckpointError
 from .schema_check import Document, compile_document
 from .schemas import load
 from .vocabulary import TIMESTAMP_FORMAT, check_version, load_object
@@ -72,8 +73,7 @@ def load_checkpoint(data: bytes, source: str) -> dict[str, Any]:
         return _with_defaults(raw, doc)
     from .models import Checkpoint
 
-    dumped: dict[str, Any] = Checkpoint.from_json(data, source=source).model_dump(mode="json")
-    return dumped
+    return _dumped(Checkpoint.from_json(data, source=source), source)
 
 
 def load_state(data: bytes, source: str) -> dict[str, Any]:
@@ -84,7 +84,18 @@ def load_state(data: bytes, source: str) -> dict[str, Any]:
         return _with_defaults(raw, doc)
     from .models import StepState
 
-    dumped: dict[str, Any] = StepState.from_json(data, source=source).model_dump(mode="json")
+    return _dumped(StepState.from_json(data, source=source), source)
+
+
+def _dumped(model: Any, source: str) -> dict[str, Any]:
+    """A document the model accepted, in the form the fast readers give. A value it accepted
+    but cannot write back (a timestamp whose UTC form is out of range, such as
+    ``9999-12-31T23:00:00-05:00``) makes the file invalid: one line, not a traceback."""
+    try:
+        dumped: dict[str, Any] = model.model_dump(mode="json")
+    except (ValueError, OverflowError) as exc:  # pydantic's serialization error is a ValueError
+        why = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise CorruptCheckpointError(f"{source}: a value cannot be represented ({why})") from None
     return dumped
 
 
@@ -103,8 +114,7 @@ def load_marker(data: bytes, source: str) -> dict[str, Any]:
         return fields
     from .models import Marker
 
-    dumped: dict[str, Any] = Marker.from_text(data, source=source).model_dump(mode="json")
-    return dumped
+    return _dumped(Marker.from_text(data, source=source), source)
 
 
 def _marker_fields(data: bytes) -> dict[str, Any] | None:

@@ -151,8 +151,8 @@ class Checkpoint(Record):
         compact beyond, with the fields that grow with the run (or never change) encoded
         incrementally, so that a rewrite costs about as much at step 5,000 as at step 10."""
         if self.total_steps <= PRETTY_LIMIT:
-            return pretty(self.to_dict())
-        head = dumps(self.to_dict(exclude=_GROWING), separators=(",", ":")).encode()
+            return pretty(self.document())
+        head = dumps(self.document(exclude=_GROWING), separators=(",", ":")).encode()
         parts = [head[:-1]]
         for name in _GROWING:
             encoded = self._encoded.get(name)
@@ -224,7 +224,7 @@ class StepState(Record):
     previous_attempts: list[Attempt] = field(default_factory=list)
 
     def to_json(self) -> bytes:
-        return pretty(self.to_dict())
+        return pretty(self.document())
 
     def as_attempt(self) -> Attempt:
         """This state as an earlier attempt, read when the step starts again: its process is

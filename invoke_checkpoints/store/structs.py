@@ -9,6 +9,7 @@ unknown keys it was read with (pydantic's ``extra="allow"``). Standard library o
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from datetime import datetime, timezone
@@ -160,13 +161,13 @@ def floats(value: dict[str, Any]) -> dict[str, float]:
 def _plain(value: Any) -> Any:
     """A value of a ``DECODE`` field as JSON: records, timestamps and enums converted."""
     if isinstance(value, Record):
-        return value.to_dict()
+        return value.document()
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, Enum):
         return value.value
     if type(value) is list:
-        return [item.to_dict() if isinstance(item, Record) else item for item in value]
+        return [item.document() if isinstance(item, Record) else item for item in value]
     return value
 
 
@@ -183,8 +184,13 @@ class Record(Struct):
     #: JSON values, written as they are.
     DECODE: ClassVar[dict[str, Convert]] = {}
 
-    def to_dict(self, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-        """The record as its JSON document (what ``Model.model_dump(mode="json")`` gives)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The record as its JSON document (what ``Model.model_dump(mode="json")`` gives): a
+        copy, which the caller may change without changing the record."""
+        return copy.deepcopy(self.document())
+
+    def document(self, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The JSON document for encoding: its lists and dicts are the record's own."""
         doc = dict(zip(self.FIELDS, self._VALUES(self), strict=True))
         for name in self.DECODE:
             value = doc[name]

@@ -90,12 +90,19 @@ def who_runs() -> tuple[str, str, int]:
 def load_object(data: bytes, source: str) -> dict[str, Any]:
     """``data`` parsed as a JSON object, or ``CorruptCheckpointError`` naming ``source``."""
     try:
-        raw = json.loads(data)
+        raw = json.loads(data, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         raise CorruptCheckpointError(f"{source}: not valid JSON ({_short(exc)})") from None
     if not isinstance(raw, dict):
         raise CorruptCheckpointError(f"{source}: expected a JSON object, got {type(raw).__name__}")
     return raw
+
+
+def _no_constant(name: str) -> Any:
+    """``NaN``/``Infinity`` are not JSON (RFC 8259), and nothing this package writes holds
+    them: a file with one was edited by hand, and is refused as such rather than read into a
+    value that breaks ``status`` (``round(nan)``) or is written back as ``null``."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def check_version(raw: dict[str, Any], source: str) -> None:
