@@ -240,6 +240,47 @@ def s3() -> Iterator[Any]:
         yield running
 
 
+@pytest.fixture
+def server(s3: Any) -> Any:
+    """The session's S3 server (``remote_support.S3Server``)."""
+    return s3
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A key prefix of the bucket that no other test uses."""
+    from .remote_support import new_prefix
+
+    return new_prefix()
+
+
+@pytest.fixture
+def bucket(server: Any, prefix: str) -> Any:
+    """What the test's prefix of the bucket holds (``remote_support.Bucket``)."""
+    from .remote_support import Bucket
+
+    return Bucket(server, prefix)
+
+
+@pytest.fixture
+def machines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: Any, prefix: str
+) -> Iterator[Callable[[str], Any]]:
+    """``machines(name)``: a project directory with its own HOME and caches whose store is
+    the test's prefix of the bucket (``remote_support.Machine``), reaped after the test."""
+    from .remote_support import Machine
+
+    made: list[Machine] = []
+
+    def machine(name: str) -> Machine:
+        made.append(Machine(tmp_path / name, monkeypatch, server, f"s3://ckpt/{prefix}"))
+        return made[-1]
+
+    yield machine
+    for m in made:
+        m.reap()
+
+
 #: The text of ``tests/projects/three_steps/tasks.py``, for tests that write it themselves
 #: (prefer ``project.use("three_steps")``).
 THREE_STEPS = (PROJECTS / "three_steps" / "tasks.py").read_text()

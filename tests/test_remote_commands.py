@@ -19,45 +19,14 @@ import pytest
 from invoke_checkpoints.store.s3 import S3Backend
 
 from .conftest import one_line, wait_for
-from .remote_support import Bucket, Machine, S3Server, have_s3, new_prefix
+from .remote_support import Bucket, Machine, have_s3
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-    from pathlib import Path
+    from collections.abc import Callable
 
 pytestmark = pytest.mark.skipif(
     not have_s3(), reason="needs the s3 and test extras (obstore, moto)"
 )
-
-
-@pytest.fixture
-def server(s3: S3Server) -> S3Server:
-    return s3
-
-
-@pytest.fixture
-def prefix() -> str:
-    return new_prefix()
-
-
-@pytest.fixture
-def bucket(server: S3Server, prefix: str) -> Bucket:
-    return Bucket(server, prefix)
-
-
-@pytest.fixture
-def machines(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: S3Server, prefix: str
-) -> Iterator[Callable[[str], Machine]]:
-    made: list[Machine] = []
-
-    def machine(name: str) -> Machine:
-        made.append(Machine(tmp_path / name, monkeypatch, server, f"s3://ckpt/{prefix}"))
-        return made[-1]
-
-    yield machine
-    for m in made:
-        m.reap()
 
 
 def _failed_run(machine: Machine, bucket: Bucket) -> str:

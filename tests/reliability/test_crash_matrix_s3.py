@@ -33,11 +33,6 @@ FULL = os.environ.get("RELIABILITY_S3_FULL") == "1"
 
 
 @pytest.fixture
-def server(s3: S3Server) -> S3Server:
-    return s3
-
-
-@pytest.fixture
 def figures() -> harness.Figures:
     """Figures with a rough timing of a run against the bucket, for the short form's timed
     kill (the full form measures it: ``calibrate``)."""
