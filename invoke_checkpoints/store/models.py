@@ -35,7 +35,6 @@ from .vocabulary import (
     iso,
     load_object,
     utcnow,
-    who_runs,
 )
 
 __all__ = [
@@ -51,7 +50,6 @@ __all__ = [
     "SmartExecution",
     "StepState",
     "StepStatus",
-    "metadata",
     "utcnow",
 ]
 
@@ -219,22 +217,6 @@ class StepState(_Model):
     def to_json(self) -> bytes:
         return _dump(self)
 
-    def as_attempt(self) -> Attempt:
-        """This state as an earlier attempt, read when the step starts again: its process is
-        gone, so a state still ``running`` was interrupted."""
-        status = self.status
-        if status is StepStatus.RUNNING:
-            status = StepStatus.INTERRUPTED
-        return Attempt(
-            status=status,
-            started_at=self.started_at,
-            started_at_epoch=self.started_at_epoch,
-            duration_seconds=self.duration_seconds,
-            exit_code=self.exit_code,
-            error=self.errors[-1] if self.errors else None,
-            reason=self.reason,
-        )
-
     @classmethod
     def from_json(cls, data: bytes, *, source: str) -> StepState:
         return _validate(cls, load_object(data, source), source)
@@ -327,9 +309,3 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         "step_state.schema.json": json_schema(StepState),
         "marker.schema.json": json_schema(Marker),
     }
-
-
-def metadata() -> Metadata:
-    """Who writes the run now: user, host and process (spec: ``metadata``)."""
-    user, hostname, pid = who_runs()
-    return Metadata(user=user, hostname=hostname, pid=pid)
