@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from invoke_checkpoints.store.history import eta_seconds, expected_durations
+from invoke_checkpoints.store.history import eta_seconds, expected_durations, median
 from invoke_checkpoints.store.runs import Store
 
 from .conftest import Project, age_run, wait_for
@@ -234,3 +237,9 @@ def test_status_shows_duration_size_error_and_resume(project: Project) -> None:
     assert "duration:" in out
     assert "exited with code 3" in out
     assert f"invoke workflow --resume={project.only_run().name}" in out
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=30))
+def test_median_is_statistics_median(values: list[float]) -> None:
+    """The ETA's and the report's median, kept free of the statistics import."""
+    assert median(values) == statistics.median(values)

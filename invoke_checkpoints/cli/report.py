@@ -9,7 +9,6 @@ escaped. The charts are in ``report_svg.py``; what a run holds is read by
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 from html import escape
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import CheckpointError
 from ..plugins.formatting import format_duration
+from ..store.history import median
 from ..store.timeline import RunTimeline, Unreadable, load_runs
 from ..store.vocabulary import FORMAT_VERSION
 from .render import error_lines
@@ -231,7 +231,7 @@ def _trend_row(name: str, values: list[float | None], statuses: list[str]) -> st
     earlier = [v for v in values[:-1] if v is not None]
     change, flag = "", ""
     if latest is not None and earlier:
-        before = statistics.median(earlier)
+        before = median(earlier)
         if before:
             share = (latest - before) / before
             change = f"{share:+.0%}"
@@ -242,7 +242,7 @@ def _trend_row(name: str, values: list[float | None], statuses: list[str]) -> st
         f"<td>{sparkline(values, statuses)}</td>",
         f'<td class="num">{format_duration(known[0]) if known else "-"}</td>',
         f'<td class="num">{format_duration(latest)}</td>',
-        f'<td class="num">{format_duration(statistics.median(known)) if known else "-"}</td>',
+        f'<td class="num">{format_duration(median(known)) if known else "-"}</td>',
         f"<td{flag or ' class=num'}>{change}</td>",
     ]
     return "<tr>" + "".join(cells) + "</tr>"
