@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from invoke.exceptions import Exit
 from invoke.runners import Local
 
-from ..store.records import Checkpoint, metadata
+from ..store.records import Checkpoint, StepState, metadata
 from ..store.vocabulary import FORMAT_VERSION, RunStatus, now_precise
 from .context import RunInfo, entered_step
 from .outcomes import jsonable, redact, strict_message
@@ -89,7 +89,14 @@ class Engine:
         run_dir = self.store.create_run(self.definition.name, now, first)
         if self.lock is not None:
             self.lock.record(run_dir.run_id)
-        self._execute(Recorder(self.definition, run_dir, cp[0], set(), fresh=True))
+        self._execute(
+            Recorder(
+                self.definition,
+                run_dir,
+                cp[0],
+                set(),
+            )
+        )
 
     def resume(self, decision: Decision) -> None:
         """Continue the decided run at its first step without a marker (or at ``rerun_from``)."""
@@ -97,8 +104,17 @@ class Engine:
         assert run_dir is not None and cp is not None
         # A step of a killed invocation whose child still runs must not start a second time;
         # checked before anything is changed.
-        unfinished = sorted(run_dir.state_steps() - run_dir.marker_steps())
-        refuse_live_children(run_dir.run_id, [run_dir.read_state(n) for n in unfinished])
+        # The state files were validated when the run was chosen; kept for the steps that may
+        # run again (their attempts carry over), so none is read twice.
+        earlier = {
+            n: StepState.from_doc(doc)
+            for n, doc in decision.states.items()
+            if n not in decision.done
+        }
+        markers = run_dir.marker_steps()
+        refuse_live_children(
+            run_dir.run_id, [earlier[n] for n in sorted(earlier) if n not in markers]
+        )
         if decision.changed_at is not None:
             print(f"run {run_dir.run_id}: {decision.changes(self.definition)}")
             # The steps from the change on are new: their old files go before checkpoint.json
@@ -109,6 +125,7 @@ class Engine:
                     if number in markers:
                         run_dir.remove_marker(number)
                     run_dir.remove_state(number)
+                    earlier.pop(number, None)
             cp.steps = list(self.definition.step_names)
             cp.total_steps = len(self.definition.steps)
         # Every marker and state file was validated when the run was chosen (resolve() reads
@@ -121,7 +138,7 @@ class Engine:
         cp.finished_at = None
         # Written from now on in this release's format (a minor version only adds fields).
         cp.version = FORMAT_VERSION
-        self._execute(Recorder(self.definition, run_dir, cp, set(decision.done), fresh=False))
+        self._execute(Recorder(self.definition, run_dir, cp, set(decision.done), earlier=earlier))
 
     def plain_run(self, decision: Decision | None = None, *, dry: bool = False) -> None:
         """Run the steps in order and write nothing: ``checkpoints.enabled: false``, or
@@ -129,7 +146,14 @@ class Engine:
         echoed, not executed: no run directory, marker, state file or fingerprint."""
         self.dry = dry
         done = set(decision.done) if decision is not None else set()
-        self._execute(Recorder(self.definition, None, None, done, fresh=True))
+        self._execute(
+            Recorder(
+                self.definition,
+                None,
+                None,
+                done,
+            )
+        )
 
     # -- the loop ----------------------------------------------------------------------------
 

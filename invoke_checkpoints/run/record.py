@@ -72,15 +72,16 @@ class Recorder:
         cp: Checkpoint | None,
         done: set[int],
         *,
-        fresh: bool,
+        earlier: dict[int, StepState] | None = None,
     ) -> None:
         self.definition = definition
         self.run_dir = run_dir
         self.cp = cp
         #: Steps with a marker: the source of truth for "complete".
         self.done = done
-        #: True for a run created by this process (no earlier state files to read).
-        self.fresh = fresh
+        #: A resumed run's state files, as read when it was chosen, of the steps that may run
+        #: (empty for a run created by this process).
+        self._earlier = earlier if earlier is not None else {}
         #: Serialises checkpoint writes and hook calls (parallel steps run in threads).
         self.mutex = threading.RLock()
         self._cursor = 0
@@ -141,10 +142,9 @@ class Recorder:
     def earlier_attempts(self, step: int) -> tuple[int, list[Attempt]]:
         """How many times ``step`` started in this run before now, and those attempts (oldest
         first) to keep in its new state file: the state it leaves behind is appended to the
-        ones it carried. Reads nothing for a fresh run (one state read per resumed step)."""
-        if self.run_dir is None or self.fresh:
-            return 0, []
-        previous = self.run_dir.read_state(step)
+        ones it carried (its state file as read when the run was chosen: each step starts once
+        per invocation, so it is the file's content now)."""
+        previous = self._earlier.pop(step, None)
         if previous is None:
             return 0, []
         return previous.attempts, [*previous.previous_attempts, previous.as_attempt()]

@@ -14,6 +14,8 @@ from .context import RunOptions
 from .naming import step_signature
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from ..store.records import Checkpoint
     from ..store.runs import RunDir, Store
     from .definition import WorkflowDefinition
@@ -58,6 +60,9 @@ class Decision:
     #: The step list changed since the run was recorded: steps before this one are kept
     #: (unchanged name, args and code, and complete), this one and later ones run again.
     changed_at: int | None = None
+    #: The run's state files as validated when it was chosen, by step (the lock is held from
+    #: then on, so they are what the disk holds until this invocation writes).
+    states: Mapping[int, dict[str, Any]] = field(default_factory=dict)
 
     def changes(self, definition: WorkflowDefinition) -> str:
         """The line saying which steps a changed step list keeps and which run again."""
@@ -104,7 +109,7 @@ def resolve(
     if run_dir is None:
         options = merge_options(defaults, definition, request, None)
         return Decision(options, note=note, run_key=request.run_key)
-    cp = run_dir.read_checkpoint()
+    cp, states = run_dir.read_checked()
     changed_at = check_compatible(cp, definition, run_dir)
     done = run_dir.marker_steps()
     if changed_at is not None:
@@ -121,6 +126,7 @@ def resolve(
         frozenset(done),
         already_complete=rerun_from is None and cp.status.value == "completed",
         changed_at=changed_at,
+        states=states,
     )
 
 

@@ -76,6 +76,17 @@ class RunDir:
 
         return Checkpoint.from_doc(self.checkpoint_doc(check_files=check_files))
 
+    def read_checked(self) -> tuple[Checkpoint, dict[int, dict[str, Any]]]:
+        """``read_checkpoint()`` and the state files it validated on the way, by step: a
+        resume keeps them instead of reading each again before its step runs."""
+        from .reading import load_checkpoint
+        from .records import Checkpoint
+
+        doc = self._load(CHECKPOINT, load_checkpoint)
+        self._check_identity(doc["workflow_id"], doc["steps"], check_files=False)
+        states = self.check_files(doc["steps"])
+        return Checkpoint.from_doc(doc), states
+
     def checkpoint_doc(self, *, check_files: bool = True) -> dict[str, Any]:
         """checkpoint.json as a dict, validated exactly like ``read_checkpoint``."""
         from .reading import load_checkpoint
