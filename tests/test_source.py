@@ -186,3 +186,17 @@ def test_a_large_file_is_never_parsed_whole(monkeypatch: pytest.MonkeyPatch) -> 
             assert function_source(func) == inspect.getsource(func)
     assert source._INDEXES
     assert all(index.ends is None for index in source._INDEXES.values())
+
+
+@pytest.mark.usefixtures("parse_at_once")
+def test_once_a_file_is_parsed_its_functions_are_found_without_inspect() -> None:
+    """After the first request the index answers alone (``findsource`` scans every loaded
+    module to name a function's file: most of a step's signature cost), with inspect's text."""
+    functions = [
+        f
+        for f in _functions_of(importlib.import_module("json.decoder"))
+        if f.__code__.co_name != "<lambda>" and inspect.unwrap(f) is f
+    ]
+    function_source(functions[0])
+    for func in functions:
+        assert source._indexed_source(func.__code__) == inspect.getsource(func), func.__qualname__

@@ -34,9 +34,12 @@ def is_terminal(stream: TextIO) -> bool:
     return bool(isatty and isatty())
 
 
-def use_color(stream: TextIO) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
-    return is_terminal(stream) and not os.environ.get("NO_COLOR")
+def use_color(stream: TextIO, *, terminal: bool | None = None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org);
+    ``terminal``: whether ``stream`` is one, when the caller knows."""
+    if terminal is None:
+        terminal = is_terminal(stream)
+    return terminal and not os.environ.get("NO_COLOR")
 
 
 def paint(text: str, status: str) -> str:

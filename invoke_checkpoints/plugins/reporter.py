@@ -127,6 +127,8 @@ class ConsoleReporter:
         self._ticker: _Ticker | None = None
         #: Steps started and not ended yet.
         self._active = 0
+        #: The stream last asked whether it is a terminal, and the answer.
+        self._tty: tuple[TextIO | None, bool] = (None, False)
 
     @property
     def out(self) -> TextIO:
@@ -137,10 +139,19 @@ class ConsoleReporter:
             self._ticker.stop()
             self._ticker = None
         if always or not self.quiet:
-            print(text, file=self.out, flush=True)
+            out = self.out
+            out.write(text + "\n")  # one write: an unbuffered stdout makes each a syscall
+            out.flush()
+
+    def _terminal(self, stream: TextIO) -> bool:
+        """``is_terminal(stream)``, asked once per stream (a syscall each time otherwise)."""
+        if stream is not self._tty[0]:
+            self._tty = (stream, is_terminal(stream))
+        return self._tty[1]
 
     def _paint(self, text: str, status: str) -> str:
-        return paint(text, status) if use_color(self.out) else text
+        out = self.out
+        return paint(text, status) if use_color(out, terminal=self._terminal(out)) else text
 
     @staticmethod
     def _prefix(run: RunInfo, step: StepInfo) -> str:
@@ -168,7 +179,7 @@ class ConsoleReporter:
         self._active += 1
         # One live line for one step: steps of a parallel group print prefixed lines instead.
         # NO_COLOR turns colour off, not the live line (it erases itself with \r and ESC[2K).
-        if not self.quiet and self._active == 1 and is_terminal(self.out):
+        if not self.quiet and self._active == 1 and self._terminal(self.out):
             self._ticker = _Ticker(self.out, label, eta)
 
     @hookimpl

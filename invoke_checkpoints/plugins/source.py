@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import ast
 import inspect
+import linecache
+import re
 import threading
 from typing import Any
 
@@ -116,6 +118,33 @@ def _end_of(lines: list[str], start: int) -> int | None:
         return None if index.ends is None else index.ends.get(start)
 
 
+#: ``inspect.findsource``'s pattern for the first line of a function (3.11): its start is the
+#: code's first line when that line matches (3.13 takes the first line without looking).
+_FIRST_LINE = re.compile(r"^(\s*def\s)|(\s*async\s+def\s)|(.*(?<!\w)lambda(:|\s))|^(\s*@)")
+
+
+def _indexed_source(code: Any) -> str | None:
+    """The source of a function of an already parsed file, found as ``findsource`` would find
+    it (``linecache``'s current lines of the code's file, its first line) but without
+    ``getsourcefile``, which scans every loaded module: most of a request's cost then."""
+    filename = code.co_filename
+    if not filename.endswith(".py"):
+        return None
+    linecache.checkcache(filename)  # as findsource does: lines of the file as it is now
+    entry = linecache.cache.get(filename)
+    if entry is None or len(entry) != 4:  # a lazy (not yet loaded) entry: let inspect load it
+        return None
+    lines = entry[2]
+    with _LOCK:
+        index = _INDEXES.get(id(lines))
+        ends = index.ends if index is not None and index.lines is lines else None
+    start = code.co_firstlineno
+    end = ends.get(start) if ends else None
+    if end is None or not 0 < start <= len(lines) or not _FIRST_LINE.match(lines[start - 1]):
+        return None
+    return "".join(lines[start - 1 : end]) if end >= start else None
+
+
 def function_source(func: Any) -> str:
     """``inspect.getsource(func)`` for a function; raises what it raises (``OSError``,
     ``TypeError``) when there is no source."""
@@ -123,6 +152,9 @@ def function_source(func: Any) -> str:
     code = getattr(target, "__code__", None)
     if not inspect.isfunction(target) or code is None or code.co_name == "<lambda>":
         return inspect.getsource(func)
+    known = _indexed_source(code)
+    if known is not None:
+        return known
     lines, lnum = inspect.findsource(target)
     end = _end_of(lines, lnum + 1)
     if end is None or end <= lnum:

@@ -7,6 +7,7 @@ worker threads. The engine only decides the order.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from typing import TYPE_CHECKING, Any
 
@@ -184,7 +185,8 @@ class Engine:
 
     def _execute(self, recorder: Recorder) -> None:
         steps = self._executor(recorder)
-        with steps.guard:
+        held = recorder.run_dir.held() if recorder.run_dir is not None else contextlib.nullcontext()
+        with held, steps.guard:
             self.plugins.guard_hooks_with(steps.guard.hook)
             try:
                 self._loop(steps, recorder)

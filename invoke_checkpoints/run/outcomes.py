@@ -89,6 +89,8 @@ def jsonable(data: dict[str, Any], warnings: list[str], what: str) -> dict[str, 
     Copying a dict, or encoding the lists and dicts inside it, while a step's thread changes
     them can raise ``RuntimeError`` (changed during iteration): taken again until it holds still.
     """
+    if not data:
+        return {}  # most steps' args and outputs: nothing to encode
     for _ in range(_SNAPSHOT_TRIES - 1):
         try:
             return _jsonable(data, warnings, what)

@@ -27,6 +27,7 @@ from .safefs import MAX_FILE, Walker, read_error, write_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from contextlib import AbstractContextManager
     from pathlib import Path
     from typing import Any
 
@@ -97,6 +98,10 @@ class Backend(Protocol):
 
     def replace(self, key: str, data: bytes, *, durable: bool, sync_dir: bool = True) -> None:
         """Write ``key`` atomically: readers see the old or the new bytes, never a mix."""
+
+    def held(self, key: str) -> AbstractContextManager[None]:
+        """While the block runs, what the prefix ``key`` needs for each access is kept (a local
+        store keeps its directories open); nothing changes for a caller."""
 
     def listing(self, key: str = "") -> list[tuple[str, Kind]]:
         """``(name, kind)`` of the entries directly under ``key`` (``[]`` when it is none)."""
@@ -190,6 +195,9 @@ class LocalBackend:
         parts, name = _split(key)
         with self._writing(key), self.walker.directory(parts) as fd:
             atomic_write(fd, name, data, durable=durable, sync_dir=sync_dir, mode=self.file_mode)
+
+    def held(self, key: str) -> AbstractContextManager[None]:
+        return self.walker.hold(key.split("/") if key else [])
 
     def ensure_dir(self) -> None:
         """Create the store's root directory (and its parents) if it is missing."""

@@ -16,6 +16,7 @@ from .safefs import MAX_FILE, MAX_SMALL
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from contextlib import AbstractContextManager
     from pathlib import Path
 
     from .backend import Backend
@@ -115,9 +116,18 @@ class RunDir:
         if check_files:
             self.check_files(steps)
 
+    def held(self) -> AbstractContextManager[None]:
+        """This run's directories kept open for the block (``Backend.held``): a run's steps,
+        a validation of all its files."""
+        return self.backend.held(self.run_id)
+
     def check_files(self, steps: list[str]) -> dict[int, dict[str, Any]]:
         """Every marker and state file parses and names its own step of ``steps``; the state
         files read on the way, by step (so ``status`` does not read them twice)."""
+        with self.held():
+            return self._check_files(steps)
+
+    def _check_files(self, steps: list[str]) -> dict[int, dict[str, Any]]:
         for number in sorted(self.marker_steps()):
             marker = self.marker_doc(number)
             expected = steps[number] if number < len(steps) else None

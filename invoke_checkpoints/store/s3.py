@@ -17,6 +17,7 @@ reaches the user as one line naming the bucket and key.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -31,6 +32,7 @@ from .safefs import MAX_FILE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from contextlib import AbstractContextManager
 
     from obstore.store import S3Store
 
@@ -235,6 +237,9 @@ class S3Backend:
             self._put_fenced(key, data, {"e_tag": etag} if etag else "create")
         else:
             self.put(key, data)
+
+    def held(self, key: str) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()  # nothing is opened per access
 
     def put(self, key: str, data: bytes, mode: Any = "overwrite") -> str | None:
         """One PUT (``mode``: overwrite, create, or ``{"e_tag": ...}``); the new ETag."""

@@ -15,6 +15,7 @@ import contextlib
 import errno
 import os
 import stat
+import threading
 from typing import TYPE_CHECKING
 
 from ..errors import CheckpointError, CorruptCheckpointError, StoreWriteError, UntrustedStoreError
@@ -84,6 +85,10 @@ class Walker:
         self.readonly = readonly
         self._euid = os.geteuid()
         self._owners: set[int] | None = None
+        #: ``hold``: the prefix whose directories stay open, and their descriptors.
+        self._held: tuple[str, ...] | None = None
+        self._open_dirs: dict[tuple[str, ...], tuple[int, int, int]] = {}  # fd, dev, ino
+        self._held_guard = threading.Lock()
 
     # -- trust -------------------------------------------------------------------------------
 
@@ -122,9 +127,86 @@ class Walker:
     # -- walking -----------------------------------------------------------------------------
 
     @contextlib.contextmanager
+    def hold(self, prefix: Sequence[str]) -> Iterator[None]:
+        """Keep the directories of ``prefix`` (and below it) open between accesses, until the
+        block ends: a run's directories while its steps write, or while all its files are
+        validated. Each access still checks every component as a walk does, with one
+        ``stat`` each instead of an open, an fstat and a close: the same owner and mode checks,
+        and a component that is no longer the directory held (moved, swapped for a link) is
+        opened again as a walk would, which refuses what a walk refuses. An inner ``hold``
+        changes nothing."""
+        with self._held_guard:
+            owner = self._held is None
+            if owner:
+                self._held = tuple(prefix)
+        try:
+            yield
+        finally:
+            if owner:
+                with self._held_guard:
+                    self._held = None
+                    held, self._open_dirs = list(self._open_dirs.values()), {}
+                for fd, _dev, _ino in held:
+                    os.close(fd)
+
+    @contextlib.contextmanager
     def directory(self, parts: Sequence[str]) -> Iterator[int]:
         """A file descriptor of ``root/parts...``, each component opened without following a
         link and checked; an ``OSError`` names the component at fault in ``filename``."""
+        held = self._held
+        if held is not None and tuple(parts[: len(held)]) == held:
+            with self._held_guard:
+                fd = self._held_directory(parts)
+            yield fd
+            return
+        fd = self._walk(parts)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    def _held_directory(self, parts: Sequence[str]) -> int:
+        """``directory(parts)`` from the held descriptors (guard held): each component is
+        ``stat``ed and checked; one that is not the directory held is opened again."""
+        fd = -1
+        path = str(self.root)
+        for depth in range(len(parts) + 1):
+            key = tuple(parts[:depth])
+            entry = self._open_dirs.get(key)
+            if depth == 0:
+                st = os.stat(self.root)  # followed, as _open_root opens it
+            else:
+                part = parts[depth - 1]
+                path = f"{path}/{part}"
+                try:
+                    st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+                except OSError as exc:
+                    raise _named(exc, fd, part, path) from None
+            if entry is not None and (entry[1], entry[2]) == (st.st_dev, st.st_ino):
+                self.check(st, path)
+                fd = entry[0]
+                continue
+            if entry is not None:
+                os.close(entry[0])
+                del self._open_dirs[key]
+            if depth == 0:
+                child = self._open_root()
+            else:
+                try:
+                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    raise _named(exc, fd, part, path) from None
+                try:
+                    self.check(os.fstat(child), path)
+                except BaseException:
+                    os.close(child)
+                    raise
+            opened = os.fstat(child)
+            self._open_dirs[key] = (child, opened.st_dev, opened.st_ino)
+            fd = child
+        return fd
+
+    def _walk(self, parts: Sequence[str]) -> int:
         fd = self._open_root()
         path = str(self.root)
         try:
@@ -137,9 +219,10 @@ class Walker:
                 os.close(fd)
                 fd = child
                 self.check(os.fstat(fd), path)
-            yield fd
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        return fd
 
     def read(self, parts: Sequence[str], name: str, path: Path, limit: int) -> bytes:
         """The bytes of a regular file of a trusted owner, at most ``limit`` of them."""

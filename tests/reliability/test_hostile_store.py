@@ -208,3 +208,68 @@ def test_leftover_deletions_and_temp_files_are_swept(project: Project) -> None:
     assert project.invoke("workflow.clean", "--keep=5").code == 0
     assert not tomb.exists() and not dead.exists()
     assert live.exists() and other.exists()  # a live writer's, another workflow's
+
+
+def test_state_directory_made_writable_by_others_mid_run_is_refused(project: Project) -> None:
+    """A run keeps its directories open while its steps write; each write still checks every
+    directory's owner and mode, so one made group-writable by a step is refused at the next
+    write (one line, exit 2), as it was when each write opened the directories again."""
+    project.write(
+        """
+        import os
+        from pathlib import Path
+        from invoke import Collection, task
+        from invoke_checkpoints import workflow
+
+        @task
+        def first(c):
+            pass
+
+        @task
+        def loosen(c):
+            run = next(p for p in Path(".checkpoints").iterdir() if p.name.startswith("workflow_"))
+            os.chmod(run / "state", 0o770)
+
+        @task
+        def never(c):
+            Path("never-ran").touch()
+
+        ns = Collection()
+        ns.add_collection(workflow(first, loosen, never))
+        """
+    )
+    outcome = project.run("workflow")
+    assert outcome.code == 2, outcome
+    assert "Traceback" not in outcome.err
+    line = one_line(outcome)
+    assert "state: writable by group or others" in line and "chmod go-w" in line, line
+    assert not (project.root / "never-ran").exists()
+
+
+def test_a_run_leaves_no_descriptor_open(project: Project) -> None:
+    """The directories a run holds open are closed when it ends: run, fail, resume, status."""
+    project.write(
+        """
+        import os
+        from invoke import Collection, task
+        from invoke_checkpoints import workflow
+
+        @task
+        def a(c):
+            pass
+
+        @task
+        def b(c):
+            if not os.path.exists("ok"):
+                raise SystemExit(1)
+
+        ns = Collection()
+        ns.add_collection(workflow(a, b))
+        """
+    )
+    fds = set(os.listdir("/proc/self/fd"))
+    assert project.invoke("workflow").code == 1
+    (project.root / "ok").touch()
+    assert project.invoke("workflow", "--resume").code == 0
+    assert project.invoke("workflow.status").code == 0
+    assert set(os.listdir("/proc/self/fd")) == fds
