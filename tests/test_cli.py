@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -322,4 +323,25 @@ def test_workflow_collection_from_a_package_tasks(project: Project) -> None:
     project.use("three_steps").rename(project.root / "tasks" / "__init__.py")
     outcome = project.invoke("workflow")
     assert outcome.code == 0, outcome.err
+    assert project.checkpoint(project.only_run())["status"] == "completed"
+
+
+def test_output_piped_into_head_lets_the_run_finish_quietly(project: Project) -> None:
+    """``invoke workflow | head -1``: once the reader is gone the run goes on to complete and
+    exits 0, with no error per line (it used to print a BrokenPipeError for every hook) and
+    no traceback at exit; a command's own output after that goes nowhere instead of failing."""
+    steps = "\n".join(f"@task\ndef s{i}(c):\n    c.run('echo out-{i}')\n" for i in range(30))
+    project.write(
+        "from invoke import Collection, task\nfrom invoke_checkpoints import workflow\n\n"
+        + steps
+        + "\nns = Collection()\n"
+        + f"ns.add_collection(workflow({', '.join(f's{i}' for i in range(30))}))\n"
+    )
+    proc = project.popen("workflow", stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith("workflow")  # `head -1`
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0, err
+    assert "BrokenPipe" not in err and "Traceback" not in err, err
     assert project.checkpoint(project.only_run())["status"] == "completed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -129,6 +130,8 @@ class ConsoleReporter:
         self._active = 0
         #: The stream last asked whether it is a terminal, and the answer.
         self._tty: tuple[TextIO | None, bool] = (None, False)
+        #: The output's reader went away (a broken pipe): nothing more is printed.
+        self._reader_gone = False
 
     @property
     def out(self) -> TextIO:
@@ -138,10 +141,28 @@ class ConsoleReporter:
         if self._ticker is not None:
             self._ticker.stop()
             self._ticker = None
-        if always or not self.quiet:
+        if (always or not self.quiet) and not self._reader_gone:
             out = self.out
-            out.write(text + "\n")  # one write: an unbuffered stdout makes each a syscall
-            out.flush()
+            try:
+                out.write(text + "\n")  # one write: an unbuffered stdout makes each a syscall
+                out.flush()
+            except BrokenPipeError:
+                self._gone(out)
+
+    def _gone(self, out: TextIO) -> None:
+        """Whoever read the output stopped (``invoke workflow | head``): the run goes on and
+        says nothing more; the steps' own output and Python's last flush go to /dev/null
+        instead of failing (the standard library's advice for SIGPIPE)."""
+        self._reader_gone = True
+        try:
+            fd = out.fileno()
+        except (AttributeError, OSError, ValueError):
+            return  # not a file (a test's StringIO): nothing else writes to it
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
 
     def _terminal(self, stream: TextIO) -> bool:
         """``is_terminal(stream)``, asked once per stream (a syscall each time otherwise)."""
