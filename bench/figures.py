@@ -106,6 +106,8 @@ def needs(p: Params) -> dict[str, tuple[str, ...]]:
         "P6_nofsync": (*wf(NOFSYNC, lo), f"plain{lo}"),
         "P7": ("p7_resume", "p7_plain"),
         "P7_nofsync": ("p7_resume_nofsync", "p7_plain"),
+        "P7_floor": ("p7_floor", "p7_plain"),
+        "P7_floor_nofsync": ("p7_floor_nofsync", "p7_plain"),
     }
 
 
@@ -194,6 +196,8 @@ class _Figures:
                 v[f"P6{suffix}"] = self.diff(f"wf{lo}{suffix}", f"plain{lo}") * 1000.0
             if self.has(f"p7_resume{suffix}", "p7_plain"):
                 v[f"P7{suffix}"] = self.ratio(f"p7_resume{suffix}", "p7_plain")
+            if self.has(f"p7_floor{suffix}", "p7_plain"):
+                v[f"P7_floor{suffix}"] = self.ratio(f"p7_floor{suffix}", "p7_plain")
         if self.has("m1_workflow", "m1_list"):
             a, b = self.cases["m1_workflow"].rss_kib, self.cases["m1_list"].rss_kib
             v["M1"] = paired([float(x) for x in a], [float(x) for x in b], _ratio)

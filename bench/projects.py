@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAIL_UNLESS",
+    "FLOOR_DIR",
     "clone_runs",
+    "fresh_floor",
     "make_project",
     "only_run",
     "restore_run",
@@ -52,13 +54,64 @@ def tasks_source(n: int, *, plugin: bool, fail_at: int | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Where the ``floor`` task writes (moved away before each run: see ``fresh_floor``).
+FLOOR_DIR = ".floor"
+
+#: P7's floor: the least any implementation of the format must do to resume steps ``first``
+#: to ``n - 1`` of the generated tasks, with no bookkeeping at all: call each task, then write
+#: its state file (temp file, write, rename) and its marker (temp file, write, fsync, rename,
+#: fsync of the directory; no fsync with ``--no-sync``), as docs/format.md requires per step.
+_FLOOR = '''
+
+@task
+def floor(c, sync=True):
+    """The least a resume of steps {first}..{last} can do (bench/projects.py)."""
+    import json
+    import os
+
+    os.makedirs("{where}/state")
+    run = os.open("{where}", os.O_RDONLY | os.O_DIRECTORY)
+    states = os.open("{where}/state", os.O_RDONLY | os.O_DIRECTORY)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    for i in range({first}, {n}):
+        TASKS[i].body(c)
+        state = json.dumps({{"step": i, "name": f"t{{i}}", "status": "completed"}}, indent=2)
+        fd = os.open(f".s{{i}}.tmp", flags, 0o600, dir_fd=states)
+        os.write(fd, state.encode())
+        os.close(fd)
+        name = f"step_{{i:02d}}_state.json"
+        os.replace(f".s{{i}}.tmp", name, src_dir_fd=states, dst_dir_fd=states)
+        fd = os.open(f".m{{i}}.tmp", flags, 0o600, dir_fd=run)
+        os.write(fd, f"STEP={{i}}\\nNAME=t{{i}}\\n".encode())
+        if sync:
+            os.fsync(fd)
+        os.close(fd)
+        os.replace(f".m{{i}}.tmp", f"step_{{i:02d}}.complete", src_dir_fd=run, dst_dir_fd=run)
+        if sync:
+            os.fsync(run)
+'''
+
+
 def make_project(
-    root: Path, n: int, *, plugin: bool = True, fsync: bool = True, fail_at: int | None = None
+    root: Path,
+    n: int,
+    *,
+    plugin: bool = True,
+    fsync: bool = True,
+    fail_at: int | None = None,
+    floor_from: int | None = None,
 ) -> Path:
     """A directory with the generated tasks.py (and ``checkpoints.fsync: false`` in its
-    project-level invoke.json when ``fsync`` is off); returns it."""
+    project-level invoke.json when ``fsync`` is off); returns it. ``floor_from``: with a
+    ``floor`` task too (P7's floor, from that step on)."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "tasks.py").write_text(tasks_source(n, plugin=plugin, fail_at=fail_at))
+    source = tasks_source(n, plugin=plugin, fail_at=fail_at)
+    if floor_from is not None:
+        floor = _FLOOR.format(first=floor_from, last=n - 1, n=n, where=FLOOR_DIR)
+        source = source.replace("\nTASKS = [", floor + "\n\nTASKS = [").replace(
+            "ns = Collection(*TASKS)", "ns = Collection(*TASKS, floor)"
+        )
+    (root / "tasks.py").write_text(source)
     config = root / "invoke.json"
     if fsync:
         config.unlink(missing_ok=True)
@@ -97,6 +150,20 @@ def clone_runs(source: Path, count: int) -> None:
             os.link(source / name, dest / name)
         for name in states:
             os.link(source / "state" / name, dest / "state" / name)
+
+
+def fresh_floor(project: Path, trash: Path) -> None:
+    """Before each run of the ``floor`` task: the files its last run wrote moved to ``trash``
+    (a run creates every file anew, as a resume does), and the directory fsynced."""
+    where = project / FLOOR_DIR
+    if where.exists():
+        trash.mkdir(parents=True, exist_ok=True)
+        os.rename(where, trash / f"floor.{len(os.listdir(trash))}")
+    fd = os.open(project, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def restore_run(template: Path, store: Path, trash: Path) -> None:

@@ -26,7 +26,10 @@ M1   peak RSS of ``invoke workflow`` of 10,000 no-op steps / of ``invoke --list`
 P6   fixed start-up: ``invoke workflow`` of 10 no-op steps minus plain ``invoke t0 ... t9``, ms
      (P6_nofsync: with fsync off).
 P7   ``invoke workflow --resume`` of a 300-step run that failed at step 150 / plain
-     ``invoke t0 ... t299`` (P7_nofsync: with fsync off).
+     ``invoke t0 ... t299`` (P7_nofsync: with fsync off). P7_floor: the same ratio for the
+     least any implementation of the format can do there (each task called, its state file
+     and its durable marker written, nothing else: bench/projects.py); P7_floor_nofsync:
+     without the fsyncs.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ from bench.others import measure_others
 from bench.projects import (
     FAIL_UNLESS,
     clone_runs,
+    fresh_floor,
     make_project,
     only_run,
     parallel_source,
@@ -190,6 +194,17 @@ def _p7_cases(root: Path, p: Params, env: dict[str, str], want: set[str]) -> lis
     if "p7_plain" in want:
         plain = invoke_cmd(*task_names(p.p7_steps))
         cases.append(Case("p7_plain", plain, root / "p7", p.p7_reps, p.warmups))
+    if want & {"p7_floor", f"p7_floor{NOFSYNC}"}:
+        # Same tasks.py plus the `floor` task: the least a resume of the same steps can do.
+        floor = make_project(root / "p7_floor", p.p7_steps, fail_at=p.p7_fail, floor_from=p.p7_fail)
+        (floor / FAIL_UNLESS).touch()
+        fresh = partial(fresh_floor, floor, root / TRASH)
+        for suffix, args in (("", ()), (NOFSYNC, ("--no-sync",))):
+            if f"p7_floor{suffix}" in want:
+                cmd = invoke_cmd("floor", *args)
+                cases.append(
+                    Case(f"p7_floor{suffix}", cmd, floor, p.p7_reps, p.warmups, prepare=fresh)
+                )
     return cases
 
 

@@ -34,6 +34,8 @@ HEADLINE = (
     "P6_nofsync",
     "P7",
     "P7_nofsync",
+    "P7_floor",
+    "P7_floor_nofsync",
 )
 KEYS = (*HEADLINE, "P5", "raw_write_ms", "details", "others", "targets", "machine", "params")
 
@@ -84,7 +86,7 @@ def test_only_measures_the_figures_named(tmp_path: Path) -> None:
     proc, out = _bench(tmp_path, "--only", "P6,P7")
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(out.read_text())
-    chosen = ["P6", "P6_nofsync", "P7", "P7_nofsync"]  # a name takes its variants
+    chosen = ["P6", "P6_nofsync", "P7", "P7_nofsync", "P7_floor", "P7_floor_nofsync"]
     assert doc["selected"] == chosen
     for key in HEADLINE:
         assert isinstance(doc[key], float) if key in chosen else doc[key] is None, key
@@ -94,6 +96,8 @@ def test_only_measures_the_figures_named(tmp_path: Path) -> None:
         "p7_resume",
         "p7_resume_nofsync",
         "p7_plain",
+        "p7_floor",
+        "p7_floor_nofsync",
     }
     assert doc["others"] == {}  # peers only in a full run
     rows = [line.split()[0] for line in proc.stdout.splitlines() if line.startswith(("P", "M"))]

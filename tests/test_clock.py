@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from invoke_checkpoints.run import engine
+from invoke_checkpoints.store.runs import run_started
 from invoke_checkpoints.store.vocabulary import now_precise
 
 from .conftest import Project, log_lines
@@ -74,3 +77,21 @@ def test_a_damaged_pointer_falls_back_to_the_newest_name(project: Project) -> No
             pointer.write_bytes(content)
         status = json.loads(project.invoke("workflow.status", "--json").out)
         assert status["run_id"] == run.name, content
+
+
+@given(date=st.integers(0, 10**8 - 1), time=st.integers(0, 10**6 - 1))
+def test_a_run_ids_start_reads_like_strptime(date: int, time: int) -> None:
+    """``run_started`` reads the id's stamp by hand (no _strptime import at start-up): the same
+    instant as strptime, and a ValueError for a date that does not exist, as strptime."""
+    run_id = f"workflow_{date:08d}_{time:06d}"
+    try:
+        expected: object = datetime.strptime(f"{date:08d}{time:06d}", "%Y%m%d%H%M%S").replace(
+            tzinfo=timezone.utc
+        )
+    except ValueError:
+        expected = ValueError
+    try:
+        got: object = run_started(run_id)
+    except ValueError:
+        got = ValueError
+    assert got == expected

@@ -200,3 +200,25 @@ def test_once_a_file_is_parsed_its_functions_are_found_without_inspect() -> None
     function_source(functions[0])
     for func in functions:
         assert source._indexed_source(func.__code__) == inspect.getsource(func), func.__qualname__
+
+
+def test_functions_announced_together_have_their_file_parsed_at_the_first_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``expect``: a run about to ask for many functions of one file gets them all from one
+    parse, from the first request on; unannounced, the first requests go through inspect."""
+    monkeypatch.setattr(source, "_INDEXES", {})
+    monkeypatch.setattr(source, "_EXPECTED", {})
+    functions = [
+        f
+        for f in _functions_of(importlib.import_module("textwrap"))
+        if f.__code__.co_name != "<lambda>"
+    ]
+    assert function_source(functions[0]) == inspect.getsource(functions[0])
+    assert all(index.ends is None for index in source._INDEXES.values())  # not worth it yet
+
+    monkeypatch.setattr(source, "_INDEXES", {})
+    source.expect(functions * 20)
+    assert function_source(functions[0]) == inspect.getsource(functions[0])
+    assert [index.ends is not None for index in source._INDEXES.values()] == [True]
+    assert source._EXPECTED == {}

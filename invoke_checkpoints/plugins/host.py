@@ -279,6 +279,10 @@ class PluginHost:
         token = STEP_ERRORS.set(errors)
         try:
             caller = self._pm.hook.checkpoints_run_step
+            if not caller.get_hookimpls():
+                # No wrapper: what call_extra would do, without building a hook
+                # implementation (an inspect of ``recorded``) for every step.
+                return recorded()
             return caller.call_extra([recorded], {"run": run, "step": step, "execute": recorded})
         finally:
             STEP_ERRORS.reset(token)

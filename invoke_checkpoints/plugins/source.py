@@ -21,7 +21,7 @@ import re
 import threading
 from typing import Any
 
-__all__ = ["function_source"]
+__all__ = ["expect", "function_source"]
 
 #: Parse a file once a source request costs, summed, more than parsing it would: one
 #: ``getsource`` of a small function costs about as much as parsing this many bytes.
@@ -102,7 +102,21 @@ def _with_trailing_comments(lines: list[str], last: int, column: int | None) -> 
     return last
 
 
-def _end_of(lines: list[str], start: int) -> int | None:
+#: Requests announced by ``expect``, by file name: counted as made when the file is indexed.
+_EXPECTED: dict[str, int] = {}
+
+
+def expect(functions: list[Any]) -> None:
+    """``functions`` will be asked for soon (the steps a run is about to run): a file asked
+    for enough is parsed at its first request rather than after enough of them."""
+    with _LOCK:
+        for func in functions:
+            code = getattr(inspect.unwrap(func), "__code__", None)
+            if code is not None:
+                _EXPECTED[code.co_filename] = _EXPECTED.get(code.co_filename, 0) + 1
+
+
+def _end_of(lines: list[str], start: int, filename: str) -> int | None:
     """The last line of the function starting at line ``start`` (1-based), when the file has
     been asked for often enough to be parsed; ``None``: let ``inspect`` find it."""
     with _LOCK:
@@ -111,6 +125,7 @@ def _end_of(lines: list[str], start: int) -> int | None:
             if len(_INDEXES) > 64:  # many files (or versions): start again
                 _INDEXES.clear()
             index = _INDEXES[id(lines)] = _FileIndex(lines)
+            index.requests = _EXPECTED.pop(filename, 0)
         index.requests += 1
         worth_it = index.requests * _BYTES_PER_REQUEST >= index.size
         if index.ends is None and worth_it and index.size <= _MAX_PARSED:
@@ -156,7 +171,7 @@ def function_source(func: Any) -> str:
     if known is not None:
         return known
     lines, lnum = inspect.findsource(target)
-    end = _end_of(lines, lnum + 1)
+    end = _end_of(lines, lnum + 1, code.co_filename)
     if end is None or end <= lnum:
         return "".join(inspect.getblock(lines[lnum:]))
     return "".join(lines[lnum:end])

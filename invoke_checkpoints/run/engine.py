@@ -17,6 +17,7 @@ from invoke.runners import Local
 from ..store.records import Checkpoint, StepState, metadata
 from ..store.vocabulary import FORMAT_VERSION, RunStatus, now_precise
 from .context import RunInfo, entered_step
+from .naming import expect_signatures
 from .outcomes import jsonable, redact, strict_message
 from .output import held_output
 from .record import Recorder, refuse_live_children
@@ -202,6 +203,7 @@ class Engine:
             recorder.prepare(self.options, self._environment(steps), steps.run)
         self.plugins.notify("checkpoints_workflow_start", run=steps.run)
         steps.strict_check()
+        expect_signatures([s for s in self.definition.steps if s.number not in recorder.done])
         batches = self.definition.batches()
         last_step = len(self.definition.steps) - 1
         for batch in batches:

@@ -131,6 +131,14 @@ def check_args(workflow: str, spec: StepSpec) -> dict[str, Any]:
     return out
 
 
+def expect_signatures(specs: list[StepSpec]) -> None:
+    """The signatures of ``specs`` will be asked for (their steps are about to run): their
+    tasks' files are read once for all of them (``plugins/source.py``)."""
+    from ..plugins.source import expect
+
+    expect([spec.task.body for spec in specs])
+
+
 def step_signature(spec: StepSpec) -> str:
     """Hash of a step's name, args and code (its task's and its pre/post tasks')."""
     import hashlib

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
     from pathlib import Path
 
-    from .backend import Backend
+    from .backend import Backend, Kind
     from .records import Checkpoint, Marker, StepState
 
 __all__ = ["RunDir", "marker_name", "state_name"]
@@ -41,11 +41,12 @@ def state_name(step: int) -> str:
 class RunDir:
     """One run of a workflow in a store."""
 
-    __slots__ = ("backend", "run_id")
+    __slots__ = ("_base", "backend", "run_id")
 
     def __init__(self, backend: Backend, run_id: str) -> None:
         self.backend = backend
         self.run_id = run_id
+        self._base: str | None = None
 
     # -- keys and paths ------------------------------------------------------------------
 
@@ -101,12 +102,18 @@ class RunDir:
         the markers; ``sync_dir=False`` when the marker's directory fsync follows at once."""
         self.backend.replace(self.key(CHECKPOINT), cp.to_json(), durable=sync, sync_dir=sync_dir)
 
-    def _load(self, name: str, loader: Callable[..., _T], limit: int = MAX_FILE) -> _T:
-        path = self.where(name)
+    def _load(
+        self, name: str, loader: Callable[..., _T], limit: int = MAX_FILE, data: bytes | None = None
+    ) -> _T:
+        """``name`` read (or its ``data``, already read) and checked by ``loader``."""
         try:
-            return loader(self.backend.read(self.key(name), limit=limit), source=str(path))
+            if data is None:
+                data = self.backend.read(self.key(name), limit=limit)
+            if self._base is None:  # str(self.where(name)), without a Path per file read
+                self._base = str(self.where(""))
+            return loader(data, source=f"{self._base}/{name}")
         except CorruptCheckpointError as exc:
-            exc.run_id, exc.path = self.run_id, path
+            exc.run_id, exc.path = self.run_id, self.where(name)
             raise
 
     def _check_identity(self, workflow_id: str, steps: list[str], check_files: bool) -> None:
@@ -128,8 +135,17 @@ class RunDir:
             return self._check_files(steps)
 
     def _check_files(self, steps: list[str]) -> dict[int, dict[str, Any]]:
-        for number in sorted(self.marker_steps()):
-            marker = self.marker_doc(number)
+        from .reading import load_marker, load_state
+
+        # A file the listing saw is read at once, without a stat first; anything else goes the
+        # careful way, which refuses what it must.
+        for number, kind in sorted(self._listed(self.run_id, _MARKER).items()):
+            data = self._listed_file(marker_name(number), MAX_SMALL) if kind == "file" else None
+            marker: dict[str, Any] | None
+            if data is not None:
+                marker = self._load(marker_name(number), load_marker, data=data)
+            else:
+                marker = self.marker_doc(number)
             expected = steps[number] if number < len(steps) else None
             if marker is not None and (number, expected) != (marker["STEP"], marker["NAME"]):
                 raise self._corrupt(
@@ -138,8 +154,12 @@ class RunDir:
                     "the run " + (f"is {expected!r}" if expected is not None else "does not exist"),
                 )
         states: dict[int, dict[str, Any]] = {}
-        for number in sorted(self.state_steps()):
-            state = self.state_doc(number)
+        for number, kind in sorted(self._listed(self.key("state"), _STATE).items()):
+            data = self._listed_file(f"state/{state_name(number)}") if kind == "file" else None
+            if data is not None:
+                state = self._state_of(number, data, load_state)
+            else:
+                state = self.state_doc(number)
             if state is None:
                 continue
             expected = steps[number] if number < len(steps) else None
@@ -151,6 +171,16 @@ class RunDir:
                 )
             states[number] = state
         return states
+
+    def _listed_file(self, name: str, limit: int = MAX_FILE) -> bytes | None:
+        """The bytes of a file the listing just saw; ``None`` if it is gone since (a reader
+        without the lock races the writer), for the careful way to decide."""
+        try:
+            return self.backend.read(self.key(name), limit=limit)
+        except CorruptCheckpointError:
+            if self.backend.kind(self.key(name)) is None:
+                return None
+            raise
 
     def _corrupt(self, name: str, why: str) -> CorruptCheckpointError:
         path = self.where(name)
@@ -187,7 +217,17 @@ class RunDir:
         name = self._state_key(step)
         if name is None:
             return None
-        state: dict[str, Any] = self._load(name, load_state)
+        return self._state_of(step, None, load_state)
+
+    def _state_of(
+        self, step: int, data: bytes | None, load_state: Callable[..., dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """The state file of ``step`` checked (``data``: its bytes, already read; empty is no
+        state, see ``_state_key``)."""
+        if data is not None and not data:
+            return None
+        name = f"state/{state_name(step)}"
+        state: dict[str, Any] = self._load(name, load_state, data=data)
         if state["step"] != step:
             raise self._corrupt(name, f"its 'step' field says {state['step']}, not {step}")
         return state
@@ -238,13 +278,16 @@ class RunDir:
         return self._numbered(self.run_id, _MARKER)
 
     def _numbered(self, key: str, pattern: re.Pattern[str]) -> set[int]:
-        found: set[int] = set()
-        for name, _kind in self.backend.listing(key):
+        return set(self._listed(key, pattern))
+
+    def _listed(self, key: str, pattern: re.Pattern[str]) -> dict[int, Kind]:
+        found: dict[int, Kind] = {}
+        for name, kind in self.backend.listing(key):
             m = pattern.match(name)
             # Anything so named counts (a link, a directory, a FIFO too), so that reading it
             # refuses the run instead of a step running again and failing to write its marker.
             if m:
-                found.add(int(m.group(1)))
+                found[int(m.group(1))] = kind
         return found
 
     # -- housekeeping --------------------------------------------------------------------

@@ -83,7 +83,18 @@ def run_started(run_id: str) -> datetime:
     m = _RUN_ID.match(run_id)
     if m is None:
         raise InvalidRunIdError(f"invalid run id {run_id!r}", run_id=run_id)
-    return datetime.strptime(m["date"] + m["time"], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+    d, t = m["date"], m["time"]
+    # As strptime("%Y%m%d%H%M%S") reads these fixed-width digits (ValueError for a date that
+    # does not exist), without importing _strptime: ~2 ms of a run's start-up, for retention.
+    return datetime(
+        int(d[:4]),
+        int(d[4:6]),
+        int(d[6:]),
+        int(t[:2]),
+        int(t[2:4]),
+        int(t[4:]),
+        tzinfo=timezone.utc,
+    )
 
 
 class Store:

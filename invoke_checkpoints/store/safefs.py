@@ -241,11 +241,14 @@ class Walker:
             chunks: list[bytes] = []
             total = 0
             while total <= limit:
-                chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+                want = min(1 << 20, limit + 1 - total)
+                chunk = os.read(fd, want)
                 if not chunk:
                     break
                 chunks.append(chunk)
                 total += len(chunk)
+                if len(chunk) < want and total == st.st_size:
+                    break  # all of it (a regular file): no read just to meet its end
             if total > limit:
                 raise CorruptCheckpointError(
                     f"{path}: larger than {limit} bytes, more than this file can be", path=path
