@@ -88,6 +88,8 @@ class Walker:
         #: ``hold``: the prefix whose directories stay open, and their descriptors.
         self._held: tuple[str, ...] | None = None
         self._open_dirs: dict[tuple[str, ...], tuple[int, int, int]] = {}  # fd, dev, ino
+        #: Held descriptors of directories moved or swapped since: closed with the others.
+        self._retired: list[int] = []
         self._held_guard = threading.Lock()
 
     # -- trust -------------------------------------------------------------------------------
@@ -145,8 +147,9 @@ class Walker:
             if owner:
                 with self._held_guard:
                     self._held = None
-                    held, self._open_dirs = list(self._open_dirs.values()), {}
-                for fd, _dev, _ino in held:
+                    held = [fd for fd, _dev, _ino in self._open_dirs.values()] + self._retired
+                    self._open_dirs, self._retired = {}, []
+                for fd in held:
                     os.close(fd)
 
     @contextlib.contextmanager
@@ -187,8 +190,10 @@ class Walker:
                 fd = entry[0]
                 continue
             if entry is not None:
-                os.close(entry[0])
-                del self._open_dirs[key]
+                # Not closed yet: another thread may be writing through it, and its number,
+                # reused by the next open anywhere in the process, would take that write
+                # out of the store.
+                self._retired.append(self._open_dirs.pop(key)[0])
             if depth == 0:
                 child = self._open_root()
             else:
