@@ -3,6 +3,7 @@ states, indexed sources), each fixed."""
 
 from __future__ import annotations
 
+import ast
 import os
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,8 @@ from invoke_checkpoints.store.safefs import Walker
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from .conftest import Project
 
 
 def test_a_held_directory_swapped_mid_write_never_sends_the_write_outside(tmp_path: Path) -> None:
@@ -36,3 +39,35 @@ def test_a_held_directory_swapped_mid_write_never_sends_the_write_outside(tmp_pa
             os.close(other)
     assert os.listdir(outside) == []
     assert os.listdir(root / "run.old") == ["step_01_state.json"]
+
+
+@pytest.mark.parametrize("value", ["[1, 2]", "None", "0", "'text'"])
+@pytest.mark.parametrize("returns", [False, True])
+def test_outputs_assigned_something_else_than_a_dict_is_kept_with_a_warning(
+    project: Project, value: str, returns: bool
+) -> None:
+    """``current_step().outputs = [1, 2]`` (the field is a dict): the step still succeeds, the
+    value is saved under ``outputs`` with a warning saying what happened, and a returned value
+    still lands in ``result``; it used to end the run with a traceback (a list, a string) or
+    be dropped without a word (``None``, ``0``)."""
+    project.write(
+        f"""
+        from invoke import Collection, task
+        from invoke_checkpoints import current_step, workflow
+
+        @task
+        def make(c):
+            current_step().outputs = {value}
+            return {{"n": 3}} if {returns} else None
+
+        ns = Collection()
+        ns.add_collection(workflow(make))
+        """
+    )
+    outcome = project.invoke("workflow")
+    assert outcome.code == 0, outcome
+    assert "Traceback" not in outcome.err
+    state = project.state(project.only_run(), 0)
+    assert state["outputs"]["outputs"] == ast.literal_eval(value)
+    assert ("result" in state["outputs"]) == returns
+    assert any("outputs is a" in w and "not a dict" in w for w in state["warnings"]), state

@@ -81,7 +81,7 @@ def is_json(value: Any) -> bool:
     return encode(value) is not None
 
 
-def jsonable(data: dict[str, Any], warnings: list[str], what: str) -> dict[str, Any]:
+def jsonable(data: object, warnings: list[str], what: str) -> dict[str, Any]:
     """``data`` as JSON values that can always be written; anything else is saved as its repr,
     with a warning. The result shares nothing with ``data`` (a deep copy): another thread may
     go on changing ``data`` while the result is written.
@@ -89,8 +89,13 @@ def jsonable(data: dict[str, Any], warnings: list[str], what: str) -> dict[str, 
     Copying a dict, or encoding the lists and dicts inside it, while a step's thread changes
     them can raise ``RuntimeError`` (changed during iteration): taken again until it holds still.
     """
-    if not data:
+    if type(data) is dict and not data:
         return {}  # most steps' args and outputs: nothing to encode
+    if not isinstance(data, dict):  # `current_step().outputs = [1]` (typed a dict): kept, named
+        note = f"{what} is a {type(data).__name__}, not a dict: saved as {{{what!r}: ...}}"
+        if note not in warnings:
+            warnings.append(note)
+        data = {what: data}
     for _ in range(_SNAPSHOT_TRIES - 1):
         try:
             return _jsonable(data, warnings, what)

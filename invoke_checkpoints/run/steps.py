@@ -246,6 +246,9 @@ class StepExecutor:
         """
         duration, completed_at = round(sum(spent), 3), utcnow()
         if error is None and result is not None and json_shaped(result):
+            given: object = info.outputs  # a dict, unless a step assigned something else
+            if not isinstance(given, dict):
+                info.outputs = jsonable(given, info.warnings, "outputs")
             info.outputs["result"] = result  # saved in a safe form, with a warning, if need be
         with self.recorder.mutex:
             self._running.pop(state.step, None)

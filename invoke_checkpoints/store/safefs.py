@@ -180,11 +180,13 @@ class Walker:
                 st = os.stat(self.root)  # followed, as _open_root opens it
             else:
                 part = parts[depth - 1]
-                path = f"{path}/{part}"
+                parent, path = path, f"{path}/{part}"
                 try:
                     st = os.stat(part, dir_fd=fd, follow_symlinks=False)
                 except OSError as exc:
-                    raise _named(exc, fd, part, path) from None
+                    # EACCES: the parent may not be searched; a walk, opening it, named it.
+                    where = parent if exc.errno == errno.EACCES else path
+                    raise _named(exc, fd, part, where) from None
             if entry is not None and (entry[1], entry[2]) == (st.st_dev, st.st_ino):
                 self.check(st, path)
                 fd = entry[0]
