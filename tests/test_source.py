@@ -4,6 +4,7 @@ difference would re-run completed steps after an upgrade."""
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib
 import inspect
@@ -11,6 +12,7 @@ import sys
 import textwrap
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,17 +177,83 @@ def test_without_source_it_raises_what_inspect_raises() -> None:
         function_source(functools.partial(print))
 
 
-def test_a_large_file_is_never_parsed_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past _MAX_PARSED bytes, every end comes from inspect: a syntax tree of a big tasks.py
-    would cost more memory than the whole run (M1)."""
+_PIECE = """
+
+@task
+def plain_{n}(c):
+    \"\"\"Docstring {n}.\"\"\"
+    return {n}  # trailing comment
+    # a comment that belongs to the body
+
+
+# a comment between definitions
+@task(
+    help={{"x": "help"}},
+)
+def decorated_{n}(c, x=1):
+    if x:
+        return x
+    return None
+
+
+TEXT_{n} = \"\"\"
+def looks_like_code_{n}():
+
+@but_is_a_string
+def {n}
+\"\"\"
+
+
+def nested_{n}():
+    def inner():
+        return 1
+
+    return inner
+"""
+
+
+@pytest.mark.parametrize("fooled", [False, True])
+def test_a_large_file_is_parsed_in_pieces_within_the_bound(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fooled: bool
+) -> None:
+    """Past _MAX_PARSED characters a file is parsed piece by piece, each cut before a top-level
+    definition and within the bound: a syntax tree of a whole big tasks.py would cost more
+    memory than the whole run (M1). Every function still reads exactly as inspect gives it,
+    most of them from a piece. ``fooled``: a stray triple quote in a comment makes the cuts
+    land inside strings, where lines look like definitions: the pieces around them fall back
+    to inspect, still with inspect's text."""
     monkeypatch.setattr(source, "_INDEXES", {})
-    monkeypatch.setattr(source, "_MAX_PARSED", 1000)
-    functions = _functions_of(importlib.import_module("textwrap"))
-    for _ in range(3):
-        for func in functions:
-            assert function_source(func) == inspect.getsource(func)
-    assert source._INDEXES
-    assert all(index.ends is None for index in source._INDEXES.values())
+    monkeypatch.setattr(source, "_MAX_PARSED", 2000)
+    monkeypatch.setattr(source, "_BYTES_PER_REQUEST", 10**12)
+    parsed: list[int] = []
+    real_parse = ast.parse
+
+    def measured(text: str, *args: Any, **kwargs: Any) -> ast.Module:
+        parsed.append(len(text))
+        tree: ast.Module = real_parse(text, *args, **kwargs)
+        return tree
+
+    monkeypatch.setattr(ast, "parse", measured)
+    path = tmp_path / "big_tasks.py"
+    head = (
+        "def task(*args, **kwargs):\n    return args[0] if args and callable(args[0]) else task\n"
+    )
+    piece = _PIECE.replace("# a comment between", '# a """ comment between') if fooled else _PIECE
+    path.write_text(head + "".join(piece.format(n=n) for n in range(40)))
+    spec = importlib.util.spec_from_file_location("big_tasks", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    functions = [v for k, v in vars(module).items() if inspect.isfunction(v) and k != "task"]
+    functions += [f() for f in functions if f.__name__.startswith("nested_")]
+    assert len(functions) == 160
+    for func in functions:
+        assert function_source(func) == inspect.getsource(func), func.__qualname__
+    assert len(parsed) >= 5 and max(parsed) <= 2000, parsed
+    found = [f for f in functions if source._indexed_source(f.__code__) is not None]
+    assert len(found) >= (1 if fooled else 3 * len(functions) // 4), (len(found), len(functions))
+    assert fooled == (len(found) < len(functions))
+    assert all(source._indexed_source(f.__code__) == inspect.getsource(f) for f in found)
 
 
 @pytest.mark.usefixtures("parse_at_once")

@@ -15,6 +15,7 @@ for a small function.)
 from __future__ import annotations
 
 import ast
+import bisect
 import inspect
 import linecache
 import re
@@ -26,34 +27,77 @@ __all__ = ["expect", "function_source"]
 #: Parse a file once a source request costs, summed, more than parsing it would: one
 #: ``getsource`` of a small function costs about as much as parsing this many bytes.
 _BYTES_PER_REQUEST = 400
-#: Files larger than this are never parsed whole: a syntax tree takes about 75 bytes of memory
-#: per byte of source, and a 160 KB tasks.py (3,000 tasks) raised a run's peak memory by
-#: 12 MiB. Past this size, ``inspect`` finds each end (bounded memory, 70 µs a function).
+#: A file is parsed in pieces of at most this many characters, cut before a top-level ``def``,
+#: ``class`` or decorator: a syntax tree takes about 75 bytes of memory per byte of source, and
+#: a whole 160 KB tasks.py (3,000 tasks) raised a run's peak memory by 12 MiB. A function in a
+#: longer stretch without such a line is left to ``inspect`` (70 µs a function).
 _MAX_PARSED = 64 * 1024
+
+#: Lines that may start a piece: a top-level definition or decorator.
+_TOP_LEVEL = ("@", "def ", "async def ", "class ")
 
 
 class _FileIndex:
-    """Requests and, once parsed, the end line of each function (by its first line) of one
-    version of a file's lines (``linecache`` returns a new list when the file changes)."""
+    """Requests and, for each piece parsed so far, the end line of each function (by its first
+    line) of one version of a file's lines (``linecache`` returns a new list when the file
+    changes)."""
 
-    __slots__ = ("ends", "lines", "requests", "size")
+    __slots__ = ("ends", "lines", "parsed", "requests", "sizes", "starts")
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines  # kept: the index is keyed by this list's identity
-        self.size = sum(len(line) for line in lines)
         self.requests = 0
         self.ends: dict[int, int] | None = None
+        #: First line (0-based) and size of each piece, and the pieces parsed.
+        self.starts, self.sizes = _pieces(lines)
+        self.parsed: set[int] = set()
+
+
+def _pieces(lines: list[str]) -> tuple[list[int], list[int]]:
+    """Where each piece of at most ``_MAX_PARSED`` characters starts (0-based lines), and its
+    size: cut before the last top-level line that keeps the piece within the bound. A line
+    inside a multi-line string can look like one (the triple quotes are only counted): the
+    pieces around such a cut fail to parse, or parse in step again from the next real
+    definition on (a function's end comes only from a parse that reads its own ``def`` line
+    as one), so their functions fall back to ``inspect``, never to a wrong end."""
+    starts, sizes = [0], []
+    size = 0
+    cut: tuple[int, int] | None = None  # a candidate line and the piece's size before it
+    quoted = ""  # the triple quote of a string this line may be inside (a rough count)
+    for i, line in enumerate(lines):
+        if not quoted and i > starts[-1] and line.startswith(_TOP_LEVEL) and _apart(lines[i - 1]):
+            cut = (i, size)
+        for quote in ('"""', "'''"):
+            if (not quoted or quoted == quote) and line.count(quote) % 2:
+                quoted = "" if quoted else quote
+        size += len(line)
+        if size > _MAX_PARSED and cut is not None:
+            starts.append(cut[0])
+            sizes.append(cut[1])
+            size -= cut[1]
+            cut = None
+    sizes.append(size)
+    return starts, sizes
+
+
+def _apart(line: str) -> bool:
+    """A line that may come right before a cut: blank or a comment (PEP 8 puts blank lines
+    between top-level definitions; after a decorator, a backslash or an open bracket, a cut
+    would split a statement)."""
+    text = line.strip()
+    return not text or text.startswith("#")
 
 
 _INDEXES: dict[int, _FileIndex] = {}
 _LOCK = threading.Lock()
 
 
-def _function_ends(lines: list[str]) -> dict[int, int]:
-    """``{first line: last line}`` (1-based) of every function, its decorators included."""
+def _function_ends(lines: list[str], begin: int = 0, end: int | None = None) -> dict[int, int]:
+    """``{first line: last line}`` (1-based, in the whole file) of every function of the piece
+    ``lines[begin:end]``, its decorators included."""
     ends: dict[int, int] = {}
     try:
-        tree = ast.parse("".join(lines))
+        tree = ast.parse("".join(lines[begin:end]))
     except (SyntaxError, ValueError):
         return ends
     for node in _statements(tree):
@@ -62,7 +106,8 @@ def _function_ends(lines: list[str]) -> dict[int, int]:
             body = node.body[0]
             # A body on the def's own line has no indented block, so no comments join it.
             column = body.col_offset if body.lineno > node.lineno else None
-            ends[first] = _with_trailing_comments(lines, node.end_lineno, column)
+            last = _with_trailing_comments(lines, node.end_lineno + begin, column)
+            ends[first + begin] = last
     return ends
 
 
@@ -127,9 +172,16 @@ def _end_of(lines: list[str], start: int, filename: str) -> int | None:
             index = _INDEXES[id(lines)] = _FileIndex(lines)
             index.requests = _EXPECTED.pop(filename, 0)
         index.requests += 1
-        worth_it = index.requests * _BYTES_PER_REQUEST >= index.size
-        if index.ends is None and worth_it and index.size <= _MAX_PARSED:
-            index.ends = _function_ends(lines)
+        piece = bisect.bisect_right(index.starts, start - 1) - 1
+        begin = index.starts[piece]
+        end = index.starts[piece + 1] if piece + 1 < len(index.starts) else len(lines)
+        size = index.sizes[piece]
+        worth_it = index.requests * _BYTES_PER_REQUEST >= size
+        if piece not in index.parsed and worth_it and size <= _MAX_PARSED:
+            index.parsed.add(piece)
+            if index.ends is None:
+                index.ends = {}
+            index.ends.update(_function_ends(lines, begin, end))
         return None if index.ends is None else index.ends.get(start)
 
 
