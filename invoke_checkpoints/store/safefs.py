@@ -198,20 +198,27 @@ class Walker:
                 self._retired.append(self._open_dirs.pop(key)[0])
             if depth == 0:
                 child = self._open_root()
+                opened = os.fstat(child)
             else:
-                try:
-                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                except OSError as exc:
-                    raise _named(exc, fd, part, path) from None
-                try:
-                    self.check(os.fstat(child), path)
-                except BaseException:
-                    os.close(child)
-                    raise
-            opened = os.fstat(child)
+                child, opened = self._open_child(fd, part, path)
             self._open_dirs[key] = (child, opened.st_dev, opened.st_ino)
             fd = child
         return fd
+
+    def _open_child(self, fd: int, part: str, path: str) -> tuple[int, os.stat_result]:
+        """The directory ``part`` of ``fd`` opened without following a link, and its checked
+        ``fstat``; an ``OSError`` names ``path``."""
+        try:
+            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+        except OSError as exc:
+            raise _named(exc, fd, part, path) from None
+        try:
+            st = os.fstat(child)
+            self.check(st, path)
+        except BaseException:
+            os.close(child)
+            raise
+        return child, st
 
     def _walk(self, parts: Sequence[str]) -> int:
         fd = self._open_root()
@@ -219,13 +226,9 @@ class Walker:
         try:
             for part in parts:
                 path = f"{path}/{part}"
-                try:
-                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                except OSError as exc:
-                    raise _named(exc, fd, part, path) from None
+                child, _ = self._open_child(fd, part, path)
                 os.close(fd)
                 fd = child
-                self.check(os.fstat(fd), path)
         except BaseException:
             os.close(fd)
             raise
