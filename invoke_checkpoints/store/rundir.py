@@ -81,13 +81,10 @@ class RunDir:
     def read_checked(self) -> tuple[Checkpoint, dict[int, dict[str, Any]]]:
         """``read_checkpoint()`` and the state files it validated on the way, by step: a
         resume keeps them instead of reading each again before its step runs."""
-        from .reading import load_checkpoint
         from .records import Checkpoint
 
-        doc = self._load(CHECKPOINT, load_checkpoint)
-        self._check_identity(doc["workflow_id"], doc["steps"], check_files=False)
-        states = self.check_files(doc["steps"])
-        return Checkpoint.from_doc(doc), states
+        doc = self.checkpoint_doc(check_files=False)
+        return Checkpoint.from_doc(doc), self.check_files(doc["steps"])
 
     def checkpoint_doc(self, *, check_files: bool = True) -> dict[str, Any]:
         """checkpoint.json as a dict, validated exactly like ``read_checkpoint``."""
@@ -110,7 +107,7 @@ class RunDir:
             if data is None:
                 data = self.backend.read(self.key(name), limit=limit)
             if self._base is None:  # str(self.where(name)), without a Path per file read
-                self._base = str(self.where(""))
+                self._base = str(self.path)
             return loader(data, source=f"{self._base}/{name}")
         except CorruptCheckpointError as exc:
             exc.run_id, exc.path = self.run_id, self.where(name)
@@ -135,7 +132,7 @@ class RunDir:
             return self._check_files(steps)
 
     def _check_files(self, steps: list[str]) -> dict[int, dict[str, Any]]:
-        from .reading import load_marker, load_state
+        from .reading import load_marker
 
         # A file the listing saw is read at once, without a stat first; anything else goes the
         # careful way, which refuses what it must.
@@ -156,10 +153,7 @@ class RunDir:
         states: dict[int, dict[str, Any]] = {}
         for number, kind in sorted(self._listed(self.key("state"), _STATE).items()):
             data = self._listed_file(f"state/{state_name(number)}") if kind == "file" else None
-            if data is not None:
-                state = self._state_of(number, data, load_state)
-            else:
-                state = self.state_doc(number)
+            state = self._state_of(number, data) if data is not None else self.state_doc(number)
             if state is None:
                 continue
             expected = steps[number] if number < len(steps) else None
@@ -212,18 +206,15 @@ class RunDir:
 
     def state_doc(self, step: int) -> dict[str, Any] | None:
         """A state file as a dict (see ``checkpoint_doc``); ``None`` when there is none."""
-        from .reading import load_state
-
-        name = self._state_key(step)
-        if name is None:
+        if self._state_key(step) is None:
             return None
-        return self._state_of(step, None, load_state)
+        return self._state_of(step, None)
 
-    def _state_of(
-        self, step: int, data: bytes | None, load_state: Callable[..., dict[str, Any]]
-    ) -> dict[str, Any] | None:
+    def _state_of(self, step: int, data: bytes | None) -> dict[str, Any] | None:
         """The state file of ``step`` checked (``data``: its bytes, already read; empty is no
         state, see ``_state_key``)."""
+        from .reading import load_state
+
         if data is not None and not data:
             return None
         name = f"state/{state_name(step)}"
