@@ -91,23 +91,15 @@ class Engine:
         run_dir = self.store.create_run(self.definition.name, now, first)
         if self.lock is not None:
             self.lock.record(run_dir.run_id)
-        self._execute(
-            Recorder(
-                self.definition,
-                run_dir,
-                cp[0],
-                set(),
-            )
-        )
+        self._execute(Recorder(self.definition, run_dir, cp[0], set()))
 
     def resume(self, decision: Decision) -> None:
         """Continue the decided run at its first step without a marker (or at ``rerun_from``)."""
         run_dir, cp = decision.run_dir, decision.checkpoint
         assert run_dir is not None and cp is not None
-        # A step of a killed invocation whose child still runs must not start a second time;
-        # checked before anything is changed.
-        # The state files were validated when the run was chosen; kept for the steps that may
-        # run again (their attempts carry over), so none is read twice.
+        # The state files validated when the run was chosen, of the steps that may run again
+        # (their attempts carry over): none is read twice. A step of a killed invocation whose
+        # child still runs must not start a second time: checked before anything is changed.
         earlier = {
             n: StepState.from_doc(doc)
             for n, doc in decision.states.items()
@@ -121,7 +113,6 @@ class Engine:
             print(f"run {run_dir.run_id}: {decision.changes(self.definition)}")
             # The steps from the change on are new: their old files go before checkpoint.json
             # names the new list (every intermediate state is a consistent run of the old one).
-            markers = run_dir.marker_steps()
             for number in sorted(markers | run_dir.state_steps()):
                 if number >= decision.changed_at:
                     if number in markers:
@@ -148,14 +139,7 @@ class Engine:
         echoed, not executed: no run directory, marker, state file or fingerprint."""
         self.dry = dry
         done = set(decision.done) if decision is not None else set()
-        self._execute(
-            Recorder(
-                self.definition,
-                None,
-                None,
-                done,
-            )
-        )
+        self._execute(Recorder(self.definition, None, None, done))
 
     # -- the loop ----------------------------------------------------------------------------
 
