@@ -26,7 +26,7 @@ from .atomic import PRIVATE_MODES, SHARED_MODES, atomic_write
 from .safefs import MAX_FILE, Walker, read_error, write_error
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
     from contextlib import AbstractContextManager
     from pathlib import Path
     from typing import Any
@@ -95,6 +95,13 @@ class Backend(Protocol):
     def read(self, key: str, *, limit: int = ...) -> bytes:
         """The bytes of ``key``, at most ``limit`` of them; ``CorruptCheckpointError`` when
         missing, a link, not a regular file or too big."""
+
+    def read_many(
+        self, key: str, names: Sequence[str], *, limit: int = ...
+    ) -> dict[str, bytes | None]:
+        """``read`` of the files ``names`` under the prefix ``key`` (a run's files being
+        validated): ``None`` for one that is missing, ``CorruptCheckpointError`` as ``read``
+        for any other that cannot be read."""
 
     def replace(self, key: str, data: bytes, *, durable: bool, sync_dir: bool = True) -> None:
         """Write ``key`` atomically: readers see the old or the new bytes, never a mix."""
@@ -189,6 +196,17 @@ class LocalBackend:
             raise CorruptCheckpointError(f"{path}: file is missing", path=path) from None
         except OSError as exc:
             raise read_error(path, exc) from None
+
+    def read_many(
+        self, key: str, names: Sequence[str], *, limit: int = MAX_FILE
+    ) -> dict[str, bytes | None]:
+        base = str(self.where(key))
+        try:
+            return self.walker.read_many(key.split("/") if key else [], names, base, limit)
+        except (FileNotFoundError, NotADirectoryError):
+            return dict.fromkeys(names)  # the directory itself is gone: so are its files
+        except OSError as exc:
+            raise read_error(base, exc) from None
 
     def replace(self, key: str, data: bytes, *, durable: bool, sync_dir: bool = True) -> None:
         durable = durable and self.durable

@@ -134,25 +134,32 @@ class RunDir:
     def _check_files(self, steps: list[str]) -> dict[int, dict[str, Any]]:
         from .reading import load_marker
 
-        # A file the listing saw is read at once, without a stat first; anything else goes the
-        # careful way, which refuses what it must.
-        for number, kind in sorted(self._listed(self.run_id, _MARKER).items()):
-            data = self._listed_file(marker_name(number), MAX_SMALL) if kind == "file" else None
+        # The files the listing saw are read together, without a stat first; anything else
+        # (not a file, or gone since) goes the careful way, which refuses what it must.
+        markers = sorted(self._listed(self.run_id, _MARKER).items())
+        names = [marker_name(n) for n, kind in markers if kind == "file"]
+        read = self._read_listed(self.run_id, names, MAX_SMALL)
+        for number, _kind in markers:
+            name = marker_name(number)
+            data = read.get(name)
             marker: dict[str, Any] | None
             if data is not None:
-                marker = self._load(marker_name(number), load_marker, data=data)
+                marker = self._load(name, load_marker, data=data)
             else:
                 marker = self.marker_doc(number)
             expected = steps[number] if number < len(steps) else None
             if marker is not None and (number, expected) != (marker["STEP"], marker["NAME"]):
                 raise self._corrupt(
-                    marker_name(number),
+                    name,
                     f"records step {marker['STEP']} ({marker['NAME']!r}) but step {number} of "
                     "the run " + (f"is {expected!r}" if expected is not None else "does not exist"),
                 )
         states: dict[int, dict[str, Any]] = {}
-        for number, kind in sorted(self._listed(self.key("state"), _STATE).items()):
-            data = self._listed_file(f"state/{state_name(number)}") if kind == "file" else None
+        listed = sorted(self._listed(self.key("state"), _STATE).items())
+        names = [state_name(n) for n, kind in listed if kind == "file"]
+        read = self._read_listed(self.key("state"), names, MAX_FILE)
+        for number, _kind in listed:
+            data = read.get(state_name(number))
             state = self._state_of(number, data) if data is not None else self.state_doc(number)
             if state is None:
                 continue
@@ -166,15 +173,11 @@ class RunDir:
             states[number] = state
         return states
 
-    def _listed_file(self, name: str, limit: int = MAX_FILE) -> bytes | None:
-        """The bytes of a file the listing just saw; ``None`` if it is gone since (a reader
-        without the lock races the writer), for the careful way to decide."""
-        try:
-            return self.backend.read(self.key(name), limit=limit)
-        except CorruptCheckpointError:
-            if self.backend.kind(self.key(name)) is None:
-                return None
-            raise
+    def _read_listed(self, key: str, names: list[str], limit: int) -> dict[str, bytes | None]:
+        """The bytes of files a listing just saw, in one call (the directory is checked once);
+        ``None`` for one gone since (a reader without the lock races the writer), for the
+        careful way to decide."""
+        return self.backend.read_many(key, names, limit=limit) if names else {}
 
     def _corrupt(self, name: str, why: str) -> CorruptCheckpointError:
         path = self.where(name)

@@ -31,7 +31,7 @@ from .listings import Entry, Listings
 from .safefs import MAX_FILE
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from contextlib import AbstractContextManager
 
     from obstore.store import S3Store
@@ -224,6 +224,21 @@ class S3Backend:
             with self._etag_guard:
                 self._etags[key] = etag
         return data
+
+    def read_many(
+        self, key: str, names: Sequence[str], *, limit: int = MAX_FILE
+    ) -> dict[str, bytes | None]:
+        # One request each, in turn: a run's validation on a remote store is per object.
+        found: dict[str, bytes | None] = {}
+        for name in names:
+            full = f"{key}/{name}" if key else name
+            try:
+                found[name] = self.read(full, limit=limit)
+            except CorruptCheckpointError:
+                if self.kind(full) is not None:
+                    raise
+                found[name] = None  # gone since it was listed
+        return found
 
     def replace(self, key: str, data: bytes, *, durable: bool, sync_dir: bool = True) -> None:
         if self.lease is not None:

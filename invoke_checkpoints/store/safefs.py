@@ -238,10 +238,33 @@ class Walker:
         """The bytes of a regular file of a trusted owner, at most ``limit`` of them."""
         with self.directory(parts) as dfd:
             fd = os.open(name, _READ_FLAGS, dir_fd=dfd)
+        return self._read_open(fd, path, limit)
+
+    def read_many(
+        self, parts: Sequence[str], names: Sequence[str], base: str, limit: int
+    ) -> dict[str, bytes | None]:
+        """``read`` of each of ``names`` in one directory, whose components are checked once
+        for all of them (``None``: a file that is missing); ``base``: the directory's path,
+        for messages. A file that cannot be read raises as ``read`` does."""
+        found: dict[str, bytes | None] = {}
+        with self.directory(parts) as dfd:
+            for name in names:
+                path = f"{base}/{name}"
+                try:
+                    fd = os.open(name, _READ_FLAGS, dir_fd=dfd)
+                    found[name] = self._read_open(fd, path, limit)
+                except FileNotFoundError:
+                    found[name] = None
+                except OSError as exc:
+                    raise read_error(path, exc) from None
+        return found
+
+    def _read_open(self, fd: int, path: Path | str, limit: int) -> bytes:
+        """The bytes of the open file ``fd`` (closed here) after the checks ``read`` makes."""
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                raise CorruptCheckpointError(f"{path}: not a regular file", path=path)
+                raise CorruptCheckpointError(f"{path}: not a regular file", path=_as_path(path))
             self.check(st, path)
             chunks: list[bytes] = []
             total = 0
@@ -256,7 +279,8 @@ class Walker:
                     break  # all of it (a regular file): no read just to meet its end
             if total > limit:
                 raise CorruptCheckpointError(
-                    f"{path}: larger than {limit} bytes, more than this file can be", path=path
+                    f"{path}: larger than {limit} bytes, more than this file can be",
+                    path=_as_path(path),
                 )
             return b"".join(chunks)
         finally:
