@@ -8,6 +8,7 @@ import ast
 import functools
 import importlib
 import inspect
+import linecache
 import sys
 import textwrap
 import types
@@ -216,13 +217,14 @@ def nested_{n}():
 def test_a_large_file_is_parsed_in_pieces_within_the_bound(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fooled: bool
 ) -> None:
-    """Past _MAX_PARSED characters a file is parsed piece by piece, each cut before a top-level
-    definition and within the bound: a syntax tree of a whole big tasks.py would cost more
+    """A file is parsed piece by piece, each cut before a top-level definition and within the
+    bound: a syntax tree of a whole big tasks.py would cost more
     memory than the whole run (M1). Every function still reads exactly as inspect gives it,
     most of them from a piece. ``fooled``: a stray triple quote in a comment makes the cuts
     land inside strings, where lines look like definitions: the pieces around them fall back
     to inspect, still with inspect's text."""
     monkeypatch.setattr(source, "_INDEXES", {})
+    monkeypatch.setattr(source, "_PIECE", 2000)
     monkeypatch.setattr(source, "_MAX_PARSED", 2000)
     monkeypatch.setattr(source, "_BYTES_PER_REQUEST", 10**12)
     parsed: list[int] = []
@@ -257,15 +259,22 @@ def test_a_large_file_is_parsed_in_pieces_within_the_bound(
 
 
 @pytest.mark.usefixtures("parse_at_once")
-def test_once_a_file_is_parsed_its_functions_are_found_without_inspect() -> None:
-    """After the first request the index answers alone (``findsource`` scans every loaded
-    module to name a function's file: most of a step's signature cost), with inspect's text."""
+def test_once_a_piece_is_parsed_its_functions_are_found_without_inspect() -> None:
+    """After the first request in a piece of the file, the index answers alone for every
+    function of that piece (without the rest of ``findsource``), with inspect's text."""
     functions = [
         f
         for f in _functions_of(importlib.import_module("json.decoder"))
         if f.__code__.co_name != "<lambda>" and inspect.unwrap(f) is f
     ]
-    function_source(functions[0])
+    lines = linecache.getlines(functions[0].__code__.co_filename)
+    assert len(source._pieces(lines)[0]) > 1  # the file is cut: this is about pieces
+    parsed: set[int] = set()
+    for func in functions:
+        function_source(func)
+        index = next(i for i in source._INDEXES.values() if i.lines is lines)
+        assert index.parsed >= parsed  # a piece is parsed once
+        parsed = set(index.parsed)
     for func in functions:
         assert source._indexed_source(func.__code__) == inspect.getsource(func), func.__qualname__
 
@@ -290,3 +299,38 @@ def test_functions_announced_together_have_their_file_parsed_at_the_first_reques
     assert function_source(functions[0]) == inspect.getsource(functions[0])
     assert [index.ends is not None for index in source._INDEXES.values()] == [True]
     assert source._EXPECTED == {}
+
+
+def test_a_resume_parses_only_the_part_of_the_file_that_holds_its_steps(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Steps 150-299 of a 300-task tasks.py (a resume after a failure at step 150) have their
+    signatures from a parse of about the second half of the file, not of all of it."""
+    monkeypatch.setattr(source, "_INDEXES", {})
+    monkeypatch.setattr(source, "_EXPECTED", {})
+    parsed: list[int] = []
+    real_parse = ast.parse
+
+    def measured(text: str, *args: Any, **kwargs: Any) -> ast.Module:
+        parsed.append(len(text))
+        tree: ast.Module = real_parse(text, *args, **kwargs)
+        return tree
+
+    monkeypatch.setattr(ast, "parse", measured)
+    path = tmp_path / "resumed_tasks.py"
+    body = "".join(
+        f'\n\ndef t{n}(c):\n    """No-op task t{n}."""\n    return {n}\n' for n in range(300)
+    )
+    path.write_text('"""Tasks."""\n' + body)
+    spec = importlib.util.spec_from_file_location("resumed_tasks", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    later = [getattr(module, f"t{n}") for n in range(150, 300)]
+    source.expect(later)
+    for func in later:
+        assert function_source(func) == inspect.getsource(func)
+    size = path.stat().st_size
+    assert parsed, "the file was never parsed: every request went through inspect"
+    assert size / 2 <= sum(parsed) <= 0.6 * size, (sum(parsed), size)
+    assert all(source._indexed_source(f.__code__) is not None for f in later)
