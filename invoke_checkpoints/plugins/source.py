@@ -5,9 +5,10 @@ one file at the cost of one parse.
 the pure-Python tokenizer over it: about 70 µs for a three-line task, paid for every step's
 signature (a 300-step workflow spends 20 ms there). Once a file has been asked for often enough
 that parsing it costs less, the ends of its functions come from ``ast.parse`` (the C parser)
-of the piece of the file that holds them: the same text, because a block ends at its last logical line, which is the
-function's ``end_lineno``. The start still comes from ``inspect.findsource``, so both agree on
-decorators, ``functools.wraps`` and files edited since import. (Parsing only each function's
+of the piece of the file that holds them: the same text, because a block ends at its last
+logical line, which is the function's ``end_lineno``. The start still comes from
+``inspect.findsource``, so both agree on decorators, ``functools.wraps`` and files edited
+since import. (Parsing only each function's
 own lines was tried: ``ast.parse`` has a fixed cost that makes it slower than the tokenizer
 for a small function.)
 """
