@@ -201,7 +201,7 @@ class StepInfo:
             dict(spec.args),
             spec.inputs,
             spec.tags,
-            copy.deepcopy(spec.meta),
+            copy.deepcopy(spec.meta) if spec.meta else {},
             spec.group,
         )
 

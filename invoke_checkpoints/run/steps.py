@@ -176,12 +176,14 @@ class StepExecutor:
         with ``invoke lint test``; the step's own task always runs.
         """
         config = config or self.config
-        executor = Executor(Collection(), config=config)
         main = Call(spec.task, kwargs=dict(spec.args))
-        calls = executor.expand_calls([main])
         dedupe = bool(config.get("tasks", {}).get("dedupe", True))
-        if dedupe:
-            calls = executor.dedupe(calls)
+        calls = [main]
+        if spec.task.pre or spec.task.post:  # else what Executor would expand it to
+            executor = Executor(Collection(), config=config)
+            calls = executor.expand_calls(calls)
+            if dedupe:
+                calls = executor.dedupe(calls)
         result = None
         with watching_children(self._child_started(spec.number)):
             for call in calls:
