@@ -93,8 +93,7 @@ class _Compiler:
         if "$ref" in node:
             checks.append(self.ref(_def_name(node["$ref"])))
         if "anyOf" in node:
-            options = [self.compile(option) for option in node["anyOf"]]
-            checks.append(lambda v: any(option(v) for option in options))
+            checks.append(_any_of([self.compile(option) for option in node["anyOf"]]))
         if "enum" in node or "const" in node:
             checks.append(_one_of(node["enum"] if "enum" in node else [node["const"]]))
         if "type" in node:
@@ -103,7 +102,7 @@ class _Compiler:
             raise SchemaError(f"type-specific keywords without a type: {sorted(node)}")
         elif not checks:
             checks.append(_json)  # no constraint (pydantic's JsonValue): any JSON value
-        return checks[0] if len(checks) == 1 else lambda v: all(check(v) for check in checks)
+        return checks[0] if len(checks) == 1 else _all_of(checks)
 
     def ref(self, name: str) -> Check:
         if name not in self.done:
@@ -122,8 +121,7 @@ class _Compiler:
     def typed(self, node: dict[str, Any]) -> Check:
         """The ``type`` keyword with the keywords that apply to each of its types."""
         kinds = node["type"] if isinstance(node["type"], list) else [node["type"]]
-        checks = [self.kind(kind, node) for kind in kinds]
-        return checks[0] if len(checks) == 1 else lambda v: any(check(v) for check in checks)
+        return _any_of([self.kind(kind, node) for kind in kinds])
 
     def kind(self, kind: str, node: dict[str, Any]) -> Check:
         if kind == "object":
@@ -138,7 +136,7 @@ class _Compiler:
         if kind == "boolean":
             return lambda v: type(v) is bool
         if kind == "null":
-            return lambda v: v is None
+            return _is_null
         raise SchemaError(f"unknown type {kind!r}")
 
     def object(self, node: dict[str, Any]) -> Check:
@@ -162,6 +160,39 @@ class _Compiler:
             return True
 
         return fits
+
+
+def _is_null(v: Any) -> bool:
+    return v is None
+
+
+def _any_of(checks: list[Check]) -> Check:
+    """Any of ``checks`` (most documents' values meet the first): nullable fields, the
+    commonest case, test ``None`` directly rather than through a second call."""
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2 and _is_null in checks:
+        other = checks[0] if checks[1] is _is_null else checks[1]
+        return lambda v: v is None or other(v)
+
+    def any_of(v: Any) -> bool:
+        # A loop, not any(<generator>): the generator costs more than most checks.
+        for check in checks:  # noqa: SIM110
+            if check(v):
+                return True
+        return False
+
+    return any_of
+
+
+def _all_of(checks: list[Check]) -> Check:
+    def all_of(v: Any) -> bool:
+        for check in checks:  # noqa: SIM110 (a loop, not a generator: see any_of)
+            if not check(v):
+                return False
+        return True
+
+    return all_of
 
 
 def _int(v: Any) -> bool:
