@@ -234,16 +234,18 @@ class PluginHost:
         """In the main thread: run the hook calls other threads hand over, for ``timeout`` s."""
         self._calls.serve(timeout)
 
-    def _split(self, hook: str) -> tuple[Any, Any]:
-        """The hook's callers for the built-ins and for every other plugin."""
+    def _split(self, hook: str) -> tuple[Callable[..., None], Any]:
+        """How to call the hook's built-in implementations, and the hook's caller for every
+        other plugin (``None`` when no other plugin implements it)."""
         if hook not in self._callers:
             builtins = self._pm.builtins
             adapters = [(n, self._pm.get_plugin(n)) for n in self.origins]
             others = [a for n, a in adapters if n not in builtins]
             mine = [a for n, a in adapters if n in builtins]
+            theirs = self._pm.subset_hook_caller(hook, remove_plugins=mine)
             self._callers[hook] = (
-                self._pm.subset_hook_caller(hook, remove_plugins=others),
-                self._pm.subset_hook_caller(hook, remove_plugins=mine),
+                _direct(self._pm.subset_hook_caller(hook, remove_plugins=others), self.debug),
+                theirs if theirs.get_hookimpls() else None,
             )
         return self._callers[hook]
 
@@ -259,7 +261,7 @@ class PluginHost:
         builtin, others = self._split(hook)
         with self._builtin_lock:
             builtin(**kwargs)
-        if others.get_hookimpls():
+        if others is not None:
             self._calls(lambda: others(**kwargs))
 
     def run_step(self, execute: Callable[[], Any], run: RunInfo, step: StepInfo) -> Any:
@@ -343,6 +345,23 @@ class PluginHost:
 
         installed = {ep.name for ep in entry_points(group=hookspecs.PROJECT)}
         return [name for name in candidates if name not in installed]
+
+
+def _direct(caller: Any, traced: bool) -> Callable[..., None]:
+    """Call the implementations of a subset hook caller as pluggy calls them (in its order,
+    each with the arguments it names), without pluggy's per-call work: the built-ins are told
+    of every step, and that work costs more than their own. pluggy's path where it matters:
+    with ``--debug`` tracing (its monitors time each call) or a wrapper among them."""
+    impls = caller.get_hookimpls()
+    if traced or any(impl.wrapper or impl.hookwrapper for impl in impls):
+        return caller  # type: ignore[no-any-return]  # pluggy's HookCaller, untyped here
+    calls = [(impl.function, tuple(impl.argnames)) for impl in reversed(impls)]
+
+    def call(**kwargs: Any) -> None:
+        for function, names in calls:
+            function(*[kwargs[name] for name in names])
+
+    return call
 
 
 def _import(dotted: str, source: str) -> ModuleType:
