@@ -4,12 +4,12 @@ and a signal (delivered to the main thread) can abandon a slow hook."""
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import queue
     from collections.abc import Callable, Iterator
 
 __all__ = ["MainThreadCalls"]
@@ -44,8 +44,17 @@ class MainThreadCalls:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._inbox: queue.SimpleQueue[_Call] = queue.SimpleQueue()
+        #: Made when the main thread first serves (a parallel group): the ``queue`` module
+        #: is not imported by a run without one.
+        self._inbox: queue.SimpleQueue[_Call] | None = None
         self._serving = False
+
+    def _mailbox(self) -> queue.SimpleQueue[_Call]:
+        if self._inbox is None:
+            import queue
+
+            self._inbox = queue.SimpleQueue()
+        return self._inbox
 
     def locked(self, call: Callable[[], Any]) -> Any:
         with self._lock:
@@ -56,7 +65,7 @@ class MainThreadCalls:
         if not self._serving or threading.current_thread() is threading.main_thread():
             return self.locked(call)
         item = _Call(call)
-        self._inbox.put(item)
+        self._mailbox().put(item)  # made before _serving was set
         while not item.done.wait(_POLL_SECONDS):
             if self.stopped() and item.claim():
                 return self.locked(call)  # the main thread stopped serving: call it here
@@ -69,6 +78,7 @@ class MainThreadCalls:
     @contextlib.contextmanager
     def serving(self) -> Iterator[None]:
         """While the block runs, calls from other threads wait for :meth:`serve`."""
+        self._mailbox()
         self._serving = True
         try:
             yield
@@ -78,12 +88,15 @@ class MainThreadCalls:
 
     def serve(self, timeout: float) -> None:
         """In the main thread: run the calls other threads hand over, for up to ``timeout`` s."""
+        from queue import Empty
+
+        inbox = self._mailbox()
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             try:
-                item = self._inbox.get(timeout=left) if left > 0 else self._inbox.get_nowait()
-            except queue.Empty:
+                item = inbox.get(timeout=left) if left > 0 else inbox.get_nowait()
+            except Empty:
                 return
             if item.claim():
                 item.run(self.locked)

@@ -8,7 +8,6 @@ import errno
 import itertools
 import os
 import re
-import secrets
 import signal
 from typing import TYPE_CHECKING
 
@@ -76,7 +75,8 @@ def _create_temp(dir_fd: int, name: str, mode: int) -> tuple[int, str]:
     link or into a FIFO planted at that name (``O_EXCL|O_NOFOLLOW``)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC
     for _ in range(100):
-        tmp = f".{name}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
+        # os.urandom(8).hex() is secrets.token_hex(8), without importing secrets (and hmac).
+        tmp = f".{name}.{os.getpid()}.{os.urandom(8).hex()}.tmp"
         try:
             return os.open(tmp, flags, mode, dir_fd=dir_fd), tmp
         except FileExistsError:
