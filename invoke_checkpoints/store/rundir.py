@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import CorruptCheckpointError
+from ..errors import CheckpointError, CorruptCheckpointError
 from .safefs import MAX_FILE, MAX_SMALL
 
 if TYPE_CHECKING:
@@ -138,10 +138,10 @@ class RunDir:
         # (not a file, or gone since) goes the careful way, which refuses what it must.
         markers = sorted(self._listed(self.run_id, _MARKER).items())
         names = [marker_name(n) for n, kind in markers if kind == "file"]
-        read = self._read_listed(self.run_id, names, MAX_SMALL)
-        for number, _kind in markers:
+        read = self._read_listed("", names, MAX_SMALL)
+        for number, kind in markers:
             name = marker_name(number)
-            data = read.get(name)
+            data = self._take(read, name, kind == "file", MAX_SMALL)
             marker: dict[str, Any] | None
             if data is not None:
                 marker = self._load(name, load_marker, data=data)
@@ -157,9 +157,9 @@ class RunDir:
         states: dict[int, dict[str, Any]] = {}
         listed = sorted(self._listed(self.key("state"), _STATE).items())
         names = [state_name(n) for n, kind in listed if kind == "file"]
-        read = self._read_listed(self.key("state"), names, MAX_FILE)
-        for number, _kind in listed:
-            data = read.get(state_name(number))
+        read = self._read_listed("state", names, MAX_FILE)
+        for number, kind in listed:
+            data = self._take(read, f"state/{state_name(number)}", kind == "file", MAX_FILE)
             state = self._state_of(number, data) if data is not None else self.state_doc(number)
             if state is None:
                 continue
@@ -173,11 +173,42 @@ class RunDir:
             states[number] = state
         return states
 
-    def _read_listed(self, key: str, names: list[str], limit: int) -> dict[str, bytes | None]:
-        """The bytes of files a listing just saw, in one call (the directory is checked once);
-        ``None`` for one gone since (a reader without the lock races the writer), for the
-        careful way to decide."""
-        return self.backend.read_many(key, names, limit=limit) if names else {}
+    def _read_listed(
+        self, folder: str, names: list[str], limit: int
+    ) -> dict[str, bytes | None] | None:
+        """The bytes of the files ``names`` of the run's ``folder`` a listing just saw, in one
+        call (the directory is checked once); ``None`` for one gone since (a reader without
+        the lock races the writer), for the careful way to decide. ``None`` instead of them
+        all when one cannot be read: each is then read in turn, so that the first file at
+        fault in step order is the one named, as when every file was read and checked in
+        turn (not a later one that happened to be read first)."""
+        if not names:
+            return {}
+        key = self.key(folder) if folder else self.run_id
+        try:
+            return self.backend.read_many(key, names, limit=limit)
+        except CheckpointError:
+            return None
+
+    def _take(
+        self, read: dict[str, bytes | None] | None, name: str, listed: bool, limit: int
+    ) -> bytes | None:
+        """The bytes ``_read_listed`` read of the run's file ``name``, dropped from ``read``
+        (a state's bytes are not kept beside its parsed document while the others are
+        checked); after a failed ``_read_listed``, a file the listing saw read alone."""
+        if read is not None:
+            return read.pop(name.rpartition("/")[2], None)
+        return self._listed_file(name, limit) if listed else None
+
+    def _listed_file(self, name: str, limit: int) -> bytes | None:
+        """The bytes of a file the listing just saw; ``None`` if it is gone since (a reader
+        without the lock races the writer), for the careful way to decide."""
+        try:
+            return self.backend.read(self.key(name), limit=limit)
+        except CorruptCheckpointError:
+            if self.backend.kind(self.key(name)) is None:
+                return None
+            raise
 
     def _corrupt(self, name: str, why: str) -> CorruptCheckpointError:
         path = self.where(name)
