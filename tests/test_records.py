@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from invoke_checkpoints.store import models, records
+from invoke_checkpoints.store.jsontext import pretty
 from invoke_checkpoints.store.reading import load_checkpoint, load_marker, load_state
-from invoke_checkpoints.store.structs import Record, pretty
+from invoke_checkpoints.store.structs import Record
 from invoke_checkpoints.store.vocabulary import RunStatus, StepStatus, utcnow
 
 from .conftest import Project, log_lines

@@ -151,9 +151,9 @@ def run_command(
     with _user_errors(definition, c):
         settings, store, plugins = _setup(c, definition, quiet=quiet)
         if request.run_key is None and settings.run_key is not None:
-            import dataclasses
+            from ..store.structs import replace
 
-            request = dataclasses.replace(request, run_key=settings.run_key)
+            request = replace(request, run_key=settings.run_key)
         check_request(definition, store, request)
         _check_target(definition, store, request)
         if dry_run or explain:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import marshal
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..store.structs import field, record
 from .source import function_source
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def _chain(task: Task[Any], depth: int) -> list[Any]:
     return [code_hash(task), *out]
 
 
-@dataclass(frozen=True)
+@record(kw_only=False, frozen=True)
 class Fingerprint:
     """What a step's result depends on."""
 

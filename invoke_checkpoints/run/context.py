@@ -7,11 +7,11 @@ import contextlib
 import contextvars
 import copy
 import threading
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import NotInStepError
+from ..store.structs import field, record
 from .definition import find_step
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class HookInterrupted(BaseException):
         self.signum = signum
 
 
-@dataclass(frozen=True)
+@record(kw_only=False, frozen=True)
 class RunOptions:
     """The options in force for one invocation.
 
@@ -86,7 +86,7 @@ class RunOptions:
         return {"parallel": self.parallel, "smart": self.smart, "max_workers": self.max_workers}
 
 
-@dataclass(eq=False)
+@record(kw_only=False, eq=False, slots=False)
 class RunInfo:
     """A run as steps and plugins see it."""
 
@@ -168,7 +168,7 @@ class RunInfo:
         return outputs
 
 
-@dataclass(eq=False)
+@record(kw_only=False, eq=False, slots=False)
 class StepInfo:
     """One step of a run; ``current_step()`` returns the one executing."""
 

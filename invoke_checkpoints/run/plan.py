@@ -6,11 +6,11 @@ nothing: no run directory, marker, state file or lock file.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..plugins.smart import NO_RELEVANT_CHANGES, SmartExecution
 from ..store.runs import marker_name
+from ..store.structs import replace
 from .context import RunInfo, StepInfo
 from .outcomes import one_line
 

@@ -6,10 +6,10 @@ a plan never disagrees with the run it describes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import IncompatibleRunError, UnknownRunError
+from ..store.structs import field, record, replace
 from .context import RunOptions
 from .naming import step_signature
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["Decision", "Request", "RunOptions", "check_request", "merge_options", "resolve"]
 
 
-@dataclass(frozen=True)
+@record(kw_only=False, frozen=True)
 class Request:
     """What the command line asked for; ``None`` options were not given."""
 
@@ -39,7 +39,7 @@ class Request:
     run_key: str | None = None
 
 
-@dataclass(frozen=True)
+@record(kw_only=False, frozen=True)
 class Decision:
     """The run to start or continue, and how."""
 

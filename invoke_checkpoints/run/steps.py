@@ -178,12 +178,11 @@ class StepExecutor:
         config = config or self.config
         main = Call(spec.task, kwargs=dict(spec.args))
         dedupe = bool(config.get("tasks", {}).get("dedupe", True))
-        calls = [main]
-        if spec.task.pre or spec.task.post:  # else what Executor would expand it to
+        calls = [main]  # what Executor expands and dedupes a task without pre/post tasks to
+        if spec.task.pre or spec.task.post:
             executor = Executor(Collection(), config=config)
             calls = executor.expand_calls(calls)
-            if dedupe:
-                calls = executor.dedupe(calls)
+            calls = executor.dedupe(calls) if dedupe else calls
         result = None
         with watching_children(self._child_started(spec.number)):
             for call in calls:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError, UntrustedStoreError
 from .reading import parse_timestamp
 from .runs import run_started
 from .status import effective_status
+from .structs import Struct, record
 from .vocabulary import iso
 
 if TYPE_CHECKING:
@@ -21,8 +21,8 @@ __all__ = ["RunSummary", "auto_clean", "clean_runs", "summarize"]
 _DAY = 86_400.0
 
 
-@dataclass
-class RunSummary:
+@record(kw_only=False)
+class RunSummary(Struct):
     """One line of ``<workflow>.list`` (and its JSON object)."""
 
     run_id: str
@@ -35,6 +35,10 @@ class RunSummary:
     size_bytes: int
     #: Why a run is listed as ``corrupt`` or ``refused`` (not its user's: see docs/format.md).
     reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as its JSON object: the fields, in order."""
+        return dict(zip(self.FIELDS, self._VALUES(self), strict=True))
 
 
 def summarize(store: Store, workflow: str, run_id: str, active: str | None) -> RunSummary:
@@ -76,7 +80,7 @@ def list_runs(store: Store, workflow: str, *, limit: int | None) -> list[RunSumm
     return [summarize(store, workflow, run_id, active) for run_id in ids]
 
 
-@dataclass
+@record(kw_only=False)
 class CleanPlan:
     """What ``clean`` removes, and what it keeps on purpose."""
 
@@ -172,4 +176,4 @@ def auto_clean(
 
 def list_document(workflow: str, store: Store, rows: list[RunSummary]) -> dict[str, Any]:
     """The ``--json`` document of ``<workflow>.list``."""
-    return {"workflow": workflow, "store": str(store.root), "runs": [asdict(r) for r in rows]}
+    return {"workflow": workflow, "store": str(store.root), "runs": [r.to_dict() for r in rows]}

@@ -18,18 +18,8 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from .structs import (
-    Appended,
-    Convert,
-    Record,
-    Struct,
-    dumps,
-    field,
-    floats,
-    pretty,
-    record,
-    timestamp,
-)
+from .jsontext import Appended, dumps, pretty
+from .structs import Convert, Record, Struct, field, floats, record, timestamp
 from .vocabulary import FORMAT_VERSION, RunStatus, StepStatus, iso, who_runs
 
 if TYPE_CHECKING:

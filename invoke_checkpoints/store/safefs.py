@@ -269,7 +269,9 @@ class Walker:
             chunks: list[bytes] = []
             total = 0
             while total <= limit:
-                want = min(1 << 20, limit + 1 - total)
+                # Its size and one byte more (its end in one read), not the most it may hold:
+                # os.read allocates what it is asked for (1 MiB a state file, 8 us on tmpfs).
+                want = min(1 << 20, limit + 1 - total, max(st.st_size - total + 1, 4096))
                 chunk = os.read(fd, want)
                 if not chunk:
                     break

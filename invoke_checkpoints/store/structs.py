@@ -1,36 +1,28 @@
-"""Record classes without dataclasses' start-up cost, and their JSON.
+"""Record classes without dataclasses' start-up cost, the format's JSON objects among them.
 
-A dataclass costs ~0.4 ms to create (it compiles its methods): 4 ms of every run's start-up for
-the format's records (``records.py``). :func:`record` makes the same slotted, keyword-only
-classes without compiling anything; type checkers read them as dataclasses
-(``dataclass_transform``). :class:`Record` is a JSON object of the format: its fields, then the
-unknown keys it was read with (pydantic's ``extra="allow"``). Standard library only.
+A dataclass costs 0.4-1 ms to create (it compiles its methods with ``exec``): a few ms of every
+run's start-up for the format's records (``records.py``) and the types a run and its plugins
+share (``RunInfo``, ``StepInfo``, ``RunOptions``...). :func:`record` makes the same classes
+from closures, compiling nothing; type checkers read them as dataclasses
+(``dataclass_transform``), and :func:`replace` is their ``dataclasses.replace``. :class:`Record`
+is a JSON object of the format: its fields, then the unknown keys it was read with (pydantic's
+``extra="allow"``). Standard library only.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import math
 from datetime import datetime, timezone
 from enum import Enum
-from json.encoder import encode_basestring as _string
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast, overload
 
 from .vocabulary import iso
 
-__all__ = [
-    "Appended",
-    "Record",
-    "Struct",
-    "dumps",
-    "field",
-    "floats",
-    "pretty",
-    "record",
-    "timestamp",
-]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["Record", "Struct", "field", "floats", "record", "replace", "timestamp"]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R", bound="Record")
@@ -38,21 +30,33 @@ _R = TypeVar("_R", bound="Record")
 Convert = Any
 
 _MISSING: Any = object()
+#: A field as ``record`` keeps it: name, default (or factory), whether the default is a
+#: factory, whether it is a constructor argument, whether the repr shows it.
+_Spec = tuple[str, Any, bool, bool, bool]
 
 
-class _Factory:
-    """A field's ``field(default_factory=...)``, until ``record`` collects it."""
+class _Field:
+    """A field's ``field(...)``, until ``record`` collects it."""
 
-    __slots__ = ("init", "make")
+    __slots__ = ("default", "factory", "init", "repr")
 
-    def __init__(self, make: Any, init: bool) -> None:
-        self.make, self.init = make, init
+    def __init__(self, default: Any, factory: Any, init: bool, shown: bool) -> None:
+        self.default, self.factory, self.init, self.repr = default, factory, init, shown
 
 
-def field(*, default_factory: Any, init: bool = True) -> Any:
-    """A field whose default is made afresh for each record (as ``dataclasses.field``);
-    ``init=False``: internal state, not a constructor argument, neither compared nor written."""
-    return _Factory(default_factory, init)
+def field(
+    *,
+    default: Any = _MISSING,
+    default_factory: Any = _MISSING,
+    init: bool = True,
+    repr: bool = True,  # dataclasses.field's name, which type checkers know
+) -> Any:
+    """As ``dataclasses.field``: ``default_factory`` makes the default afresh for each object;
+    ``init=False``: internal state, not a constructor argument, neither compared nor written;
+    ``repr=False``: left out of the repr."""
+    if default is not _MISSING and default_factory is not _MISSING:
+        raise ValueError("field() takes a default or a default_factory, not both")
+    return _Field(default, default_factory, init, repr)
 
 
 if TYPE_CHECKING:
@@ -63,81 +67,265 @@ else:
         return lambda decorator: decorator
 
 
+@overload
+def record(cls: type[_T], /) -> type[_T]: ...
+
+
+@overload
+def record(
+    *, kw_only: bool = True, frozen: bool = False, eq: bool = True, slots: bool = True
+) -> Callable[[type[_T]], type[_T]]: ...
+
+
 @dataclass_transform(kw_only_default=True, field_specifiers=(field,))
-def record(cls: type[_T]) -> type[_T]:
-    """``cls`` as a slotted class whose fields are its annotations (``ClassVar`` excepted),
-    after those of its base."""
-    spec: list[tuple[str, Any, bool, bool]] = list(getattr(cls, "_SPEC", ()))
-    namespace = dict(cls.__dict__)
-    own: list[str] = []
-    for name, kind in namespace.pop("__annotations__", {}).items():
+def record(
+    cls: type[_T] | None = None,
+    /,
+    *,
+    kw_only: bool = True,
+    frozen: bool = False,
+    eq: bool = True,
+    slots: bool = True,
+) -> Any:
+    """``cls`` as a record class whose fields are its annotations (``ClassVar`` excepted), after
+    those of its base: what ``dataclasses.dataclass`` makes, with the same options.
+
+    ``kw_only=False``: arguments by position too, in field order. ``frozen``: assigning or
+    deleting an attribute raises ``dataclasses.FrozenInstanceError``; with ``eq``, hashable by
+    the fields' values. ``eq=False``: identity equality and hash. ``slots=False``: the
+    instances keep a ``__dict__``, where others may set their own attributes. Methods the class
+    defines itself are kept.
+    """
+
+    def make(cls: type[_T]) -> type[_T]:
+        return _make(cls, kw_only=kw_only, frozen=frozen, eq=eq, slots=slots)
+
+    return make if cls is None else make(cls)
+
+
+def _make(cls: type[_T], *, kw_only: bool, frozen: bool, eq: bool, slots: bool) -> type[_T]:
+    spec, defaults = _fields(cls)
+    written = tuple(n for n, _, _, init, _ in spec if init and n != "extra")
+    arguments = tuple(n for n, _, _, init, _ in spec if init)
+    methods: dict[str, Any] = {
+        "__init__": _initializer(
+            cls.__name__, spec, () if kw_only else arguments, frozen=frozen, slots=slots
+        ),
+        "__repr__": _representation(tuple(n for n, _, _, init, shown in spec if init and shown)),
+        "__match_args__": () if kw_only else arguments,
+        "__replace__": replace,
+    }
+    if eq:
+        methods["__eq__"] = _equality(_getter(arguments))
+    if frozen:
+        methods["__setattr__"], methods["__delattr__"] = _refuse_assignment, _refuse_deletion
+        if slots:  # copy and pickle restore a slotted object by setattr, which is refused
+            methods["__getstate__"], methods["__setstate__"] = _getstate, _setstate
+    namespace = {name: m for name, m in methods.items() if name not in cls.__dict__}
+    if eq and cls.__dict__.get("__hash__") is None:  # mutable: unhashable, as a dataclass
+        namespace["__hash__"] = _hashing(_getter(arguments)) if frozen else None
+    namespace.update(_SPEC=tuple(spec), FIELDS=written, _VALUES=_getter(written))
+    if slots:
+        namespace = {**cls.__dict__, **namespace, "__slots__": tuple(defaults)}
+        for name in (*defaults, "__dict__", "__weakref__"):
+            namespace.pop(name, None)
+        return cast("type[_T]", type(cls.__name__, cls.__bases__, namespace))
+    for name, value in defaults.items():
+        if value is not _MISSING:
+            setattr(cls, name, value)  # a plain default stays a class attribute
+        elif name in cls.__dict__:
+            delattr(cls, name)
+    for name, value in namespace.items():
+        setattr(cls, name, value)
+    return cls
+
+
+def _fields(cls: type[Any]) -> tuple[list[_Spec], dict[str, Any]]:
+    """The fields of ``cls``, its base's first; and the plain default of each of its own
+    (``_MISSING``: none, or made by a factory)."""
+    spec: list[_Spec] = list(getattr(cls, "_SPEC", ()))
+    defaults: dict[str, Any] = {}
+    # Its own annotations only (inspect.get_annotations would import inspect).
+    for name, kind in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063
         if str(kind).startswith("ClassVar"):
             continue
-        value = namespace.pop(name, _MISSING)
-        if isinstance(value, _Factory):
-            spec.append((name, value.make, True, value.init))
+        value = cls.__dict__.get(name, _MISSING)
+        if isinstance(value, _Field):
+            made = value.factory is not _MISSING
+            default = value.factory if made else value.default
+            spec.append((name, default, made, value.init, value.repr))
+            value = _MISSING if made else value.default
         else:
-            spec.append((name, value, False, True))
-        own.append(name)
-    for name in ("__dict__", "__weakref__"):
-        namespace.pop(name, None)
-    namespace["__slots__"] = tuple(own)
-    namespace["_SPEC"] = tuple(spec)
-    written = tuple(n for n, _, _, init in spec if init and n != "extra")
-    namespace["FIELDS"] = written
-    namespace["_VALUES"] = _getter(written)
-    return cast("type[_T]", type(cls.__name__, cls.__bases__, namespace))
+            spec.append((name, value, False, True, True))
+        defaults[name] = value
+    return spec, defaults
 
 
 def _getter(names: tuple[str, ...]) -> Any:
-    """The values of the attributes ``names`` of an object, as a tuple, in one call."""
+    """The values of the attributes ``names`` of an object, as a tuple, in one call (never a
+    method: a class attribute called as ``self._VALUES(self)``)."""
     if len(names) > 1:
         return attrgetter(*names)
     if names:
         one = attrgetter(names[0])
-        return lambda obj: (one(obj),)
-    return lambda obj: ()
+        return staticmethod(lambda obj: (one(obj),))
+    return staticmethod(lambda obj: ())
+
+
+def _initializer(
+    cls_name: str, spec: list[_Spec], positional: tuple[str, ...], *, frozen: bool, slots: bool
+) -> Any:
+    """The ``__init__`` of a record class: arguments ``positional`` by position or keyword, the
+    other fields by keyword. Slotted instances get a field at a time; the others their whole
+    ``__dict__`` at once (which also bypasses a frozen class's ``__setattr__``)."""
+    arguments = frozenset(n for n, _, _, init, _ in spec if init)
+    # An ``init=False`` field without a default stays unset, as in a dataclass.
+    kept = [(n, d, made, init) for n, d, made, init, _ in spec if init or made or d is not _MISSING]
+    count = len(positional)
+
+    def check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Raise the ``TypeError`` of a call with too many, repeated or unknown arguments."""
+        if len(args) > count:
+            raise TypeError(
+                f"{cls_name}() takes {count} positional arguments but {len(args)} were given"
+            )
+        for name in positional[: len(args)]:
+            if name in kwargs:
+                raise TypeError(f"{cls_name}() got multiple values for argument {name!r}")
+        for name in kwargs:
+            if name not in arguments:
+                raise TypeError(f"{cls_name}() got an unexpected keyword argument {name!r}")
+
+    def wrong(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Whether the call has too many, repeated or unknown arguments (cheap when it has not)."""
+        if len(args) > count:
+            return True
+        if kwargs:
+            if not arguments.issuperset(kwargs):
+                return True
+            return bool(args) and not kwargs.keys().isdisjoint(positional[: len(args)])
+        return False
+
+    def missing(name: str) -> TypeError:
+        return TypeError(f"{cls_name}() missing required argument: {name!r}")
+
+    if slots:
+        put = object.__setattr__ if frozen else setattr
+
+        def slotted(self: Any, *args: Any, **kwargs: Any) -> None:
+            if wrong(args, kwargs):
+                check(args, kwargs)
+            if args:
+                kwargs.update(zip(positional, args, strict=False))  # the first ones
+            for name, default, made, init in kept:
+                if init and name in kwargs:
+                    put(self, name, kwargs[name])
+                elif made:
+                    put(self, name, default())
+                elif default is _MISSING:
+                    raise missing(name)
+                else:
+                    put(self, name, default)
+
+        return slotted
+
+    # The values before the arguments, in field order: _MISSING where a factory or an argument
+    # must give one.
+    template = {n: _MISSING if made else d for n, d, made, _ in kept}
+    factories = tuple((n, d) for n, d, made, _ in kept if made)
+    required = tuple(n for n, d, made, init in kept if init and not made and d is _MISSING)
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if wrong(args, kwargs):
+            check(args, kwargs)
+        values = template.copy()
+        values.update(zip(positional, args, strict=False))  # the first ones
+        values.update(kwargs)
+        for name, make in factories:
+            if values[name] is _MISSING:
+                values[name] = make()
+        for name in required:
+            if values[name] is _MISSING:
+                raise missing(name)
+        self.__dict__.update(values)
+
+    return __init__
+
+
+def _representation(shown: tuple[str, ...]) -> Any:
+    def __repr__(self: Any) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in shown)
+        return f"{type(self).__name__}({fields})"
+
+    return __repr__
+
+
+def _equality(values: Any) -> Any:
+    """Equal to an object of the same class whose fields are equal (as a dataclass compares)."""
+
+    def __eq__(self: Any, other: object) -> Any:
+        if other.__class__ is self.__class__:
+            return values(self) == values(other)
+        return NotImplemented
+
+    return __eq__
+
+
+def _hashing(values: Any) -> Any:
+    def __hash__(self: Any) -> int:
+        return hash(values(self))
+
+    return __hash__
+
+
+def _refuse_assignment(self: Any, name: str, value: Any) -> None:
+    from dataclasses import FrozenInstanceError
+
+    raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _refuse_deletion(self: Any, name: str) -> None:
+    from dataclasses import FrozenInstanceError
+
+    raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+def _getstate(self: Any) -> list[Any]:
+    return [getattr(self, spec[0]) for spec in self._SPEC]
+
+
+def _setstate(self: Any, state: list[Any]) -> None:
+    for spec, value in zip(self._SPEC, state, strict=True):
+        object.__setattr__(self, spec[0], value)
+
+
+def replace(obj: _T, /, **changes: Any) -> _T:
+    """A new record of ``obj``'s class, with ``changes`` and ``obj``'s other field values (as
+    ``dataclasses.replace``: the ``init=False`` fields start afresh)."""
+    spec = getattr(type(obj), "_SPEC", None)
+    if spec is None:
+        raise TypeError(f"replace() takes a record, not {type(obj).__name__!r}")
+    for name, _, _, init, _ in spec:
+        if not init:
+            if name in changes:
+                raise ValueError(f"{name!r} is not an argument of {type(obj).__name__}()")
+        elif name not in changes:
+            changes[name] = getattr(obj, name)
+    return type(obj)(**changes)
 
 
 class Struct:
-    """What every record class shares: keyword construction, equality and repr by field."""
+    """What every record class has: its fields as ``record`` found them."""
 
     __slots__ = ()
-    #: ``(name, default or factory, whether it is a factory, whether it is an argument)`` of
-    #: each field, in order.
-    _SPEC: ClassVar[tuple[tuple[str, Any, bool, bool], ...]] = ()
+    #: ``(name, default or factory, whether it is a factory, whether it is an argument,
+    #: whether the repr shows it)`` of each field, in order.
+    _SPEC: ClassVar[tuple[_Spec, ...]] = ()
     #: The names of the fields written to the file (``extra`` and internal ones excepted), in
     #: order: the model's field names.
     FIELDS: ClassVar[tuple[str, ...]] = ()
     #: The values of ``FIELDS``, as a tuple (an ``attrgetter``: one call).
     _VALUES: ClassVar[Any] = _getter(())
-
-    def __init__(self, **values: Any) -> None:
-        for name, default, factory, init in self._SPEC:
-            if init and name in values:
-                value = values.pop(name)
-            elif factory:
-                value = default()
-            elif default is _MISSING:
-                raise TypeError(f"{type(self).__name__}() needs {name!r}")
-            else:
-                value = default
-            setattr(self, name, value)
-        if values:
-            raise TypeError(f"{type(self).__name__}() got unknown fields {sorted(values)}")
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return all(
-            getattr(self, name) == getattr(other, name) for name, _, _, init in self._SPEC if init
-        )
-
-    __hash__ = None  # type: ignore[assignment]  # mutable: unhashable, like a model
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
-        return f"{type(self).__name__}({shown})"
 
 
 def timestamp(text: str) -> datetime:
@@ -177,7 +365,7 @@ class Record(Struct):
 
     #: Keys the model does not know (a plugin's, a newer minor version's), kept in order and
     #: written back after the fields, as pydantic's ``extra="allow"`` does.
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     #: How a document's value becomes a field's, for the fields that are not JSON as they are
     #: (timestamps, enums, floats written as integers, nested records); the other fields hold
@@ -215,93 +403,3 @@ class Record(Struct):
             else:
                 values[key] = value
         return cls(**values, extra=extra)
-
-
-# -- encoding -----------------------------------------------------------------------------
-
-
-def pretty(doc: dict[str, Any]) -> bytes:
-    """``json.dumps(doc, indent=2)`` (pydantic's ``model_dump_json(indent=2)``) and a newline.
-
-    The standard library indents in Python, value by value: three times slower than this for a
-    state file, whose top-level values are nearly all scalars. They are written here, and only
-    a non-empty list or dict is left to ``json.dumps`` (its lines indented one level more: JSON
-    text has no other line break).
-    """
-    lines = []
-    for key, value in doc.items():
-        kind = type(value)
-        if type(key) is not str:
-            return (dumps(doc, indent=2) + "\n").encode()
-        if kind is str:
-            text = _string(value)
-        elif kind is int:
-            text = int.__repr__(value)
-        elif value is None or kind is bool:
-            text = _CONSTANTS[value]
-        elif kind is float and math.isfinite(value):
-            text = float.__repr__(value)
-        elif (kind is dict or kind is list) and not value:
-            text = "{}" if kind is dict else "[]"
-        else:
-            text = dumps(value, indent=2).replace("\n", "\n  ")
-        lines.append(f"  {_string(key)}: {text}")
-    if not lines:
-        return b"{}\n"
-    return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
-
-
-#: JSON's constants, by the Python value.
-_CONSTANTS = {None: "null", True: "true", False: "false"}
-
-
-def dumps(value: Any, **options: Any) -> str:
-    """JSON text; a non-finite float is written ``null``, as pydantic writes it (JSON has no
-    other way to say it)."""
-    try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, **options)
-    except ValueError:
-        return json.dumps(_finite(value), ensure_ascii=False, allow_nan=False, **options)
-
-
-def _finite(value: Any) -> Any:
-    if type(value) is float:
-        return value if math.isfinite(value) else None
-    if type(value) is dict:
-        return {k: _finite(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_finite(v) for v in value]
-    return value
-
-
-class Appended:
-    """The JSON of a list (or dict) that usually only grows at its end between two calls:
-    only the new items are encoded; any other change encodes it again from scratch."""
-
-    __slots__ = ("_body", "_keys", "_values")
-
-    def __init__(self) -> None:
-        self._keys: list[Any] = []
-        self._values: list[Any] = []
-        self._body = b""
-
-    def encode(self, value: list[Any] | dict[str, Any]) -> bytes:
-        is_dict = isinstance(value, dict)
-        # Keys and values as two lists: cheaper to build and compare than item tuples.
-        keys = list(value) if is_dict else []
-        values = list(value.values()) if is_dict else list(value)  # type: ignore[union-attr]
-        known = len(self._values)
-        if (
-            len(values) < known
-            or values[:known] != self._values
-            or keys[:known] != self._keys[:known]
-        ):
-            known, self._keys, self._values, self._body = 0, [], [], b""
-        if len(values) > known:
-            new: Any = values[known:]
-            if is_dict:
-                new = dict(zip(keys[known:], new, strict=True))
-            tail = dumps(new, separators=(",", ":")).encode()[1:-1]
-            self._body = self._body + b"," + tail if self._body else tail
-            self._keys, self._values = keys, values
-        return (b"{" + self._body + b"}") if is_dict else (b"[" + self._body + b"]")
