@@ -4,6 +4,7 @@ call per directory), each fixed."""
 from __future__ import annotations
 
 import json
+import time
 import tracemalloc
 from typing import TYPE_CHECKING, Any
 
@@ -163,3 +164,21 @@ def test_validating_a_run_does_not_hold_every_state_file_twice(project: Project)
         tracemalloc.stop()
     assert sorted(states) == list(range(8))
     assert peak < total * 1.5, (peak, total)
+
+
+def test_the_repair_hint_for_an_unreadable_file_names_its_run(project: Project) -> None:
+    """A file of an older run that cannot be read as it is (here a marker over the size bound):
+    the message's repair command names that run. It said `invoke workflow.repair`, which
+    repairs the latest run ("nothing to repair") and leaves the damaged one as it was."""
+    project.use("three_steps")
+    assert project.run("workflow").code == 0
+    first = project.only_run()
+    time.sleep(1.1)  # run ids have a resolution of one second
+    assert project.run("workflow").code == 0
+    _too_big(MAX_SMALL)(first / "step_01.complete")
+    out = project.run("workflow.status", f"--run={first.name}")
+    assert out.code == 2, out.err
+    assert f"`invoke workflow.repair --run={first.name}`" in out.err, out.err
+    repaired = project.run("workflow.repair", f"--run={first.name}")
+    assert repaired.code == 0, repaired.err
+    assert project.run("workflow.status", f"--run={first.name}").code == 0

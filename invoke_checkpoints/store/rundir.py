@@ -205,9 +205,10 @@ class RunDir:
         without the lock races the writer), for the careful way to decide."""
         try:
             return self.backend.read(self.key(name), limit=limit)
-        except CorruptCheckpointError:
+        except CorruptCheckpointError as exc:
             if self.backend.kind(self.key(name)) is None:
                 return None
+            exc.run_id = self.run_id  # the repair hint names this run, not the latest
             raise
 
     def _corrupt(self, name: str, why: str) -> CorruptCheckpointError:
