@@ -1,5 +1,5 @@
 """Findings of the fifth hostile review (today's performance changes: a run's files read in one
-call per directory), each fixed."""
+call per directory; and a repair hint older than them), each fixed."""
 
 from __future__ import annotations
 
