@@ -211,8 +211,13 @@ class LocalBackend:
     def replace(self, key: str, data: bytes, *, durable: bool, sync_dir: bool = True) -> None:
         durable = durable and self.durable
         parts, name = _split(key)
-        with self._writing(key), self.walker.directory(parts) as fd:
-            atomic_write(fd, name, data, durable=durable, sync_dir=sync_dir, mode=self.file_mode)
+        try:  # _writing, spelled out: a run writes this often
+            with self.walker.directory(parts) as fd:
+                atomic_write(
+                    fd, name, data, durable=durable, sync_dir=sync_dir, mode=self.file_mode
+                )
+        except OSError as exc:
+            raise write_error(self.where(key), exc) from None
 
     def held(self, key: str) -> AbstractContextManager[None]:
         return self.walker.hold(key.split("/") if key else [])

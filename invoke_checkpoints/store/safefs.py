@@ -23,6 +23,7 @@ from .atomic import LINK, errno_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+    from contextlib import AbstractContextManager
     from pathlib import Path
 
 __all__ = ["MAX_FILE", "MAX_SMALL", "Walker", "read_error", "write_error"]
@@ -75,6 +76,23 @@ def _as_path(where: Path | str) -> Path:
     from pathlib import Path
 
     return Path(where)
+
+
+class _Opened:
+    """``with``: a directory's descriptor, closed at the end when ``owned`` (a plain class: a
+    generator-based context manager costs more than the rest of a held access)."""
+
+    __slots__ = ("fd", "owned")
+
+    def __init__(self, fd: int, *, owned: bool) -> None:
+        self.fd, self.owned = fd, owned
+
+    def __enter__(self) -> int:
+        return self.fd
+
+    def __exit__(self, *exc: object) -> None:
+        if self.owned:
+            os.close(self.fd)
 
 
 class Walker:
@@ -152,21 +170,15 @@ class Walker:
                 for fd in held:
                     os.close(fd)
 
-    @contextlib.contextmanager
-    def directory(self, parts: Sequence[str]) -> Iterator[int]:
+    def directory(self, parts: Sequence[str]) -> AbstractContextManager[int]:
         """A file descriptor of ``root/parts...``, each component opened without following a
-        link and checked; an ``OSError`` names the component at fault in ``filename``."""
+        link and checked; an ``OSError`` names the component at fault in ``filename``. Closed
+        when the block ends, unless held."""
         held = self._held
         if held is not None and tuple(parts[: len(held)]) == held:
             with self._held_guard:
-                fd = self._held_directory(parts)
-            yield fd
-            return
-        fd = self._walk(parts)
-        try:
-            yield fd
-        finally:
-            os.close(fd)
+                return _Opened(self._held_directory(parts), owned=False)
+        return _Opened(self._walk(parts), owned=True)
 
     def _held_directory(self, parts: Sequence[str]) -> int:
         """``directory(parts)`` from the held descriptors (guard held): each component is
