@@ -47,6 +47,11 @@ def _parse_fault(spec: str) -> tuple[str, int] | None:
 _FAULT_STAGES = ("write", "fsync", "rename", "dirsync")
 _FAULT = _parse_fault(os.environ.get("INVOKE_CHECKPOINTS_FAULT", ""))
 _WRITES = itertools.count(1)
+#: A temp name's 16 hex digits: 8 random ones drawn once per process (a stale temp file of an
+#: earlier process with the same pid is not taken for ours) and a counter (unique within the
+#: process, without a getrandom call per write; O_EXCL and a retry cover the rest).
+_PREFIX = os.urandom(4).hex()
+_TEMPS = itertools.count()
 
 
 def _crash_point(nth: int, stage: str) -> None:
@@ -75,8 +80,7 @@ def _create_temp(dir_fd: int, name: str, mode: int) -> tuple[int, str]:
     link or into a FIFO planted at that name (``O_EXCL|O_NOFOLLOW``)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC
     for _ in range(100):
-        # os.urandom(8).hex() is secrets.token_hex(8), without importing secrets (and hmac).
-        tmp = f".{name}.{os.getpid()}.{os.urandom(8).hex()}.tmp"
+        tmp = f".{name}.{os.getpid()}.{_PREFIX}{next(_TEMPS) & 0xFFFFFFFF:08x}.tmp"
         try:
             return os.open(tmp, flags, mode, dir_fd=dir_fd), tmp
         except FileExistsError:
