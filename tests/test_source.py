@@ -92,6 +92,21 @@ def parse_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(source, "_INDEXES", {})
 
 
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The length of each text ``ast.parse`` is given (the pieces of files parsed)."""
+    sizes: list[int] = []
+    real_parse = ast.parse
+
+    def measured(text: str, *args: Any, **kwargs: Any) -> ast.Module:
+        sizes.append(len(text))
+        tree: ast.Module = real_parse(text, *args, **kwargs)
+        return tree
+
+    monkeypatch.setattr(ast, "parse", measured)
+    return sizes
+
+
 @pytest.mark.usefixtures("parse_at_once")
 @pytest.mark.parametrize("name", MODULES)
 def test_same_text_as_inspect_for_every_function_of_a_stdlib_module(name: str) -> None:
@@ -215,7 +230,7 @@ def nested_{n}():
 
 @pytest.mark.parametrize("fooled", [False, True])
 def test_a_large_file_is_parsed_in_pieces_within_the_bound(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fooled: bool
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fooled: bool, parsed: list[int]
 ) -> None:
     """A file is parsed piece by piece, each cut before a top-level definition and within the
     bound: a syntax tree of a whole big tasks.py would cost more
@@ -227,15 +242,6 @@ def test_a_large_file_is_parsed_in_pieces_within_the_bound(
     monkeypatch.setattr(source, "_PIECE", 2000)
     monkeypatch.setattr(source, "_MAX_PARSED", 2000)
     monkeypatch.setattr(source, "_BYTES_PER_REQUEST", 10**12)
-    parsed: list[int] = []
-    real_parse = ast.parse
-
-    def measured(text: str, *args: Any, **kwargs: Any) -> ast.Module:
-        parsed.append(len(text))
-        tree: ast.Module = real_parse(text, *args, **kwargs)
-        return tree
-
-    monkeypatch.setattr(ast, "parse", measured)
     path = tmp_path / "big_tasks.py"
     head = (
         "def task(*args, **kwargs):\n    return args[0] if args and callable(args[0]) else task\n"
@@ -302,21 +308,12 @@ def test_functions_announced_together_have_their_file_parsed_at_the_first_reques
 
 
 def test_a_resume_parses_only_the_part_of_the_file_that_holds_its_steps(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, parsed: list[int]
 ) -> None:
     """Steps 150-299 of a 300-task tasks.py (a resume after a failure at step 150) have their
     signatures from a parse of about the second half of the file, not of all of it."""
     monkeypatch.setattr(source, "_INDEXES", {})
     monkeypatch.setattr(source, "_EXPECTED", {})
-    parsed: list[int] = []
-    real_parse = ast.parse
-
-    def measured(text: str, *args: Any, **kwargs: Any) -> ast.Module:
-        parsed.append(len(text))
-        tree: ast.Module = real_parse(text, *args, **kwargs)
-        return tree
-
-    monkeypatch.setattr(ast, "parse", measured)
     path = tmp_path / "resumed_tasks.py"
     body = "".join(
         f'\n\ndef t{n}(c):\n    """No-op task t{n}."""\n    return {n}\n' for n in range(300)
