@@ -105,6 +105,8 @@ def bind_steps(workflow: str, steps: tuple[StepSpec, ...], root: Collection | No
 def check_args(workflow: str, spec: StepSpec) -> dict[str, Any]:
     """``spec.args`` with CLI spellings (``with-mypy``) mapped to the parameter (``with_mypy``);
     an argument the task does not take is refused."""
+    if not spec.args:
+        return {}  # nothing to map or refuse: no signature to read (300 of them per start)
     try:
         params = list(inspect.signature(spec.task.body).parameters.values())[1:]
     except (TypeError, ValueError):
