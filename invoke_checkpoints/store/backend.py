@@ -26,7 +26,7 @@ from .atomic import PRIVATE_MODES, SHARED_MODES, atomic_write
 from .safefs import MAX_FILE, Walker, read_error, write_error
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Sequence
     from contextlib import AbstractContextManager
     from pathlib import Path
     from typing import Any
@@ -162,12 +162,9 @@ class LocalBackend:
     def where(self, key: str) -> Path:
         return self.root / key if key else self.root
 
-    @contextlib.contextmanager
-    def _writing(self, key: str) -> Iterator[None]:
-        try:
-            yield
-        except OSError as exc:
-            raise write_error(self.where(key), exc) from None
+    def _writing(self, key: str) -> _Writing:
+        """``with``: an ``OSError`` of the block becomes a ``StoreWriteError`` naming ``key``."""
+        return _Writing(self, key)
 
     def kind(self, key: str) -> Kind | None:
         parts, name = _split(key)
@@ -211,13 +208,8 @@ class LocalBackend:
     def replace(self, key: str, data: bytes, *, durable: bool, sync_dir: bool = True) -> None:
         durable = durable and self.durable
         parts, name = _split(key)
-        try:  # _writing, spelled out: a run writes this often
-            with self.walker.directory(parts) as fd:
-                atomic_write(
-                    fd, name, data, durable=durable, sync_dir=sync_dir, mode=self.file_mode
-                )
-        except OSError as exc:
-            raise write_error(self.where(key), exc) from None
+        with self._writing(key), self.walker.directory(parts) as fd:
+            atomic_write(fd, name, data, durable=durable, sync_dir=sync_dir, mode=self.file_mode)
 
     def held(self, key: str) -> AbstractContextManager[None]:
         return self.walker.hold(key.split("/") if key else [])
@@ -310,6 +302,23 @@ class LocalBackend:
         from .lock import WorkflowLock
 
         return WorkflowLock(self, name, workflow)
+
+
+class _Writing:
+    """``LocalBackend._writing``: a plain class, not a generator-based context manager, which
+    would cost more than the rest of a write's Python (a run writes twice a step)."""
+
+    __slots__ = ("backend", "key")
+
+    def __init__(self, backend: LocalBackend, key: str) -> None:
+        self.backend, self.key = backend, key
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, OSError):
+            raise write_error(self.backend.where(self.key), exc) from None
 
 
 def _split(key: str) -> tuple[list[str], str]:
