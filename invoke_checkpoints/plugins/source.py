@@ -8,9 +8,8 @@ that parsing it costs less, the ends of its functions come from ``ast.parse`` (t
 of the piece of the file that holds them: the same text, because a block ends at its last
 logical line, which is the function's ``end_lineno``. The start still comes from
 ``inspect.findsource``, so both agree on decorators, ``functools.wraps`` and files edited
-since import. (Parsing only each function's
-own lines was tried: ``ast.parse`` has a fixed cost that makes it slower than the tokenizer
-for a small function.)
+since import. (Parsing only each function's own lines was tried: ``ast.parse`` has a fixed
+cost that makes it slower than the tokenizer for a small function.)
 """
 
 from __future__ import annotations
