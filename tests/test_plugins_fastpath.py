@@ -28,7 +28,13 @@ RUN = SimpleNamespace(workflow_id="wf", name="wf", status="running")
 @pytest.mark.parametrize(
     "options",
     [
-        dict(zip(("wrapper", "hookwrapper", "optionalhook", "tryfirst", "trylast"), flags))
+        dict(
+            zip(
+                ("wrapper", "hookwrapper", "optionalhook", "tryfirst", "trylast"),
+                flags,
+                strict=True,
+            )
+        )
         for flags in itertools.product((False, True), repeat=5)
     ]
     + [{}, {"specname": "checkpoints_step_start"}],
@@ -43,8 +49,9 @@ def test_hookimpl_marks_a_function_exactly_as_pluggys_marker(options: dict[str, 
     hookimpl(**options)(ours)
     pluggy.HookimplMarker("invoke_checkpoints")(**options)(theirs)
     assert vars(ours) == vars(theirs) and vars(ours)
-    bare_ours, bare_theirs = hookimpl(lambda: None), pluggy.HookimplMarker("invoke_checkpoints")(
-        lambda: None
+    bare_ours, bare_theirs = (
+        hookimpl(lambda: None),
+        pluggy.HookimplMarker("invoke_checkpoints")(lambda: None),
     )
     assert vars(bare_ours) == vars(bare_theirs)
     assert hookimpl.project_name == "invoke_checkpoints"

@@ -53,7 +53,7 @@ DEBUG_ENV = "INVOKE_CHECKPOINTS_DEBUG"
 
 
 class PluginHost:
-    """One pluggy manager per command: plugins isolated from each other, calls serialised."""
+    """One host per command (pluggy only when needed): plugins isolated, calls serialised."""
 
     def __init__(
         self,
