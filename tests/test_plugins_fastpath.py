@@ -59,7 +59,8 @@ def test_hookimpl_marks_a_function_exactly_as_pluggys_marker(options: dict[str, 
 
 def test_hookspec_marks_a_function_exactly_as_pluggys_marker() -> None:
     """Including pluggy's refusal of a historic firstresult hook."""
-    for options in ({}, {"firstresult": True}, {"historic": True}):
+    spec_options: list[dict[str, Any]] = [{}, {"firstresult": True}, {"historic": True}]
+    for options in spec_options:
 
         def ours() -> None: ...
 
