@@ -127,19 +127,20 @@ class PluginHost:
         """pluggy's manager, made on first need: it registers every plugin asked for so far
         again, in the same order, with the same names blocked."""
         registry = self._pm
-        if isinstance(registry, Registry):
-            from .manager import Manager
+        if not isinstance(registry, Registry):
+            return registry
+        from .manager import Manager
 
-            self._pm = pm = Manager(self._isolation)
-            for name in registry.blocked():
-                pm.set_blocked(name)
-            if self.debug:
-                pm.trace_calls()
-            pm.builtins.update(registry.builtins)
-            self._callers.clear()
-            for plugin, name in registry.asked:
-                pm.register(plugin, name)
-        return self._pm  # type: ignore[return-value]  # a Manager now
+        self._pm = pm = Manager(self._isolation)
+        for name in registry.blocked():
+            pm.set_blocked(name)
+        if self.debug:
+            pm.trace_calls()
+        pm.builtins.update(registry.builtins)
+        self._callers.clear()
+        for plugin, name in registry.asked:
+            pm.register(plugin, name)
+        return pm
 
     def _register(self, plugin: object, name: str, origin: str) -> None:
         try:
