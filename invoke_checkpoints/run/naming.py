@@ -143,10 +143,9 @@ def expect_signatures(specs: list[StepSpec]) -> None:
 
 def step_signature(spec: StepSpec) -> str:
     """Hash of a step's name, args and code (its task's and its pre/post tasks')."""
-    import hashlib
     import json
 
-    from ..plugins.fingerprint import step_code_hash
+    from ..plugins.fingerprint import sha256_hex, step_code_hash
 
     blob = json.dumps([spec.name, spec.args, step_code_hash(spec.task)], default=repr)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return sha256_hex(blob.encode())
