@@ -152,8 +152,9 @@ def render_table(doc: dict[str, Any]) -> str:
     lines = [
         f"invoke-checkpoints bench ({doc['mode']}): {m['nproc']} CPUs, Python {m['python']}, "
         f"invoke {m['invoke']}, commit {m['commit'] or '?'}",
-        f"{p['reps']} rounds ({p['cheap_reps']} for sub-second commands, {p['small_reps']} at "
-        f"{p['n_small']}/{p['p4_low']} steps, {p['p7_reps']} for P7, {p['big_reps']} at "
+        f"{p['reps']} rounds ({p['cheap_reps']} at {p['n_big']} steps, {p['small_reps']} at "
+        f"{p['n_small']}/{p['p4_low']} steps and for --list/status, {p['p3_reps']} for P3, "
+        f"{p['p7_reps']} for P7, {p['big_reps']} at "
         f"{p['p4_high']} steps, {p['m1_reps']} for M1); figures are medians of per-round "
         f"differences/ratios; load avg {m['loadavg'][0]:.2f} -> {m['loadavg_end'][0]:.2f}",
         f"raw durable write: {doc['raw_write_ms']:.3f} ms (write+fsync+rename+fsync dir, "
