@@ -8,9 +8,10 @@ Plugin authors find here every type a hook receives (``RunInfo``, ``StepInfo``, 
 and its ``StepStatus``, ``RunOptions``, the ``Terminated`` / ``HookInterrupted`` errors), so
 ``mypy --strict`` on a plugin needs no private import; ``invoke_checkpoints.testing`` tests one.
 
-Importing this package stays cheap: pluggy loads only when a workflow command runs (or when
-a plugin imports ``hookimpl``), pydantic only when a command needs the format's models (repair,
-import, a file the fast readers do not accept); never for a healthy run, resume or status.
+Importing this package stays cheap: pluggy loads only when a workflow command runs with a
+plugin that is not built in (or ``--debug``), pydantic only when a command needs the format's
+models (repair, import, a file the fast readers do not accept); never for a healthy run, resume
+or status.
 """
 
 from __future__ import annotations

@@ -1,5 +1,11 @@
 """The plugin host: a pluggy manager whose every plugin is isolated, and the calls into it.
 
+pluggy is imported, and its manager built, only for a run that needs it: one with a plugin
+that is not built in, a built-in that :mod:`.direct` cannot serve exactly as pluggy would,
+or ``--debug`` tracing. Until then a :class:`~.direct.Registry` holds the built-ins and calls
+them in pluggy's order; the moment pluggy is needed, it gets every plugin asked for so far,
+in the same order, and the registry is dropped.
+
 Registration order (pluggy calls the most recently registered implementation first, so a later
 source overrides an earlier one in ``checkpoints_should_skip_step``):
 
@@ -22,23 +28,21 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
-import time
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from . import hookspecs
+from .direct import NeedsPluggy, PluginError, Registry
 from .discovery import may_declare
 from .dispatch import MainThreadCalls
-from .isolation import PREFIX, STEP_ERRORS, Answer, Isolation, describe, trace
-from .manager import Manager, PluginError
+from .isolation import PREFIX, STEP_ERRORS, Answer, Isolation, describe
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping
     from contextlib import AbstractContextManager
 
-    import pluggy
-
     from ..run.context import RunInfo, StepInfo
+    from .manager import Manager
 
 __all__ = ["AUTOLOAD_ENV", "DEBUG_ENV", "PluginError", "PluginHost"]
 
@@ -49,7 +53,7 @@ DEBUG_ENV = "INVOKE_CHECKPOINTS_DEBUG"
 
 
 class PluginHost:
-    """One pluggy manager per command: plugins isolated from each other, calls serialised."""
+    """One host per command (pluggy only when needed): plugins isolated, calls serialised."""
 
     def __init__(
         self,
@@ -88,19 +92,19 @@ class PluginHost:
         self._calls = MainThreadCalls()
         self._builtin_lock = threading.RLock()
         self._isolation = Isolation(self._fail, debug=debug)
-        self._pm = Manager(self._isolation)
-        self._callers: dict[str, tuple[Any, Any]] = {}
+        #: The built-ins, while pluggy is not needed; then pluggy's manager (:meth:`_manager`).
+        self._pm: Registry | Manager = Registry(self._isolation)
+        self._callers: dict[str, tuple[Callable[..., Any], Any]] = {}
         plugins, extra = tuple(plugins), tuple(extra)
         #: Names configured or given to workflow(), loaded or not (blocked ones are not).
         self._named = {*plugins, *(given for given in extra if isinstance(given, str))}
         for name in disable:
             self._pm.set_blocked(name)
-        if debug:
-            self._pm.add_hookcall_monitoring(*self._monitors())
-
         from . import environment
 
         self._pm.builtins.update(["environment", *(name for name, _ in builtins)])
+        if debug:
+            self._manager()  # pluggy's monitors time each call
         self._register(environment, "environment", "built-in")
         for name, plugin in builtins:
             self._register(plugin, name, "built-in")
@@ -119,15 +123,39 @@ class PluginHost:
 
     # -- registering -------------------------------------------------------------------------
 
+    def _manager(self) -> Manager:
+        """pluggy's manager, made on first need: it registers every plugin asked for so far
+        again, in the same order, with the same names blocked."""
+        registry = self._pm
+        if not isinstance(registry, Registry):
+            return registry
+        from .manager import Manager
+
+        self._pm = pm = Manager(self._isolation)
+        for name in registry.blocked():
+            pm.set_blocked(name)
+        if self.debug:
+            pm.trace_calls()
+        pm.builtins.update(registry.builtins)
+        self._callers.clear()
+        for plugin, name in registry.asked:
+            pm.register(plugin, name)
+        return pm
+
     def _register(self, plugin: object, name: str, origin: str) -> None:
-        if self._pm.register(plugin, name) is not None:
+        try:
+            registered = self._pm.register(plugin, name)
+        except NeedsPluggy:  # from the registry: this plugin is pluggy's to register
+            registered = self._manager().register(plugin, name)
+        if registered is not None:
             self.origins[name] = origin
 
     def _load_entry_points(self) -> None:
         if not may_declare(hookspecs.PROJECT):
             return  # nothing installed declares a plugin: skip importlib.metadata's scan
+        pm = self._manager()
         try:
-            self._pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+            pm.load_setuptools_entrypoints(hookspecs.PROJECT)
         except PluginError:
             raise  # loaded, then refused: the message names the plugin already
         except Exception as exc:
@@ -137,8 +165,8 @@ class PluginHost:
                 f"{describe(exc)}; block it with checkpoints.disable_plugins: [{failed}] "
                 f"or set {AUTOLOAD_ENV}=1"
             ) from exc
-        for plugin, dist in self._pm.list_plugin_distinfo():
-            name = self._pm.name_of(plugin)
+        for plugin, dist in pm.list_plugin_distinfo():
+            name = pm.name_of(plugin)
             if name is not None and name not in self.origins:
                 self.origins[name] = f"{dist.project_name} {dist.version} (entry point)"
 
@@ -197,28 +225,6 @@ class PluginHost:
         if strict and self.strict and self._strict_failure is None:
             self._strict_failure = message
 
-    def _monitors(self) -> tuple[Callable[..., None], Callable[..., None]]:
-        """pluggy's hook-call monitors: one line per hook call, with its duration."""
-        started: list[float] = []  # a stack: a plugin may call a hook from a hook
-
-        def before(hook: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
-            started.append(time.perf_counter())
-
-        def after(
-            outcome: pluggy.Result[Any],
-            hook: str,
-            impls: Sequence[pluggy.HookImpl],
-            kwargs: Mapping[str, Any],
-        ) -> None:
-            took = (time.perf_counter() - started.pop()) * 1000
-            if not impls:
-                trace(f"{hook}: no implementations")
-            else:
-                count = f"{len(impls)} implementation{'s' if len(impls) > 1 else ''}"
-                trace(f"{hook}: {count} ({took:.2f} ms)")
-
-        return before, after
-
     # -- calling -----------------------------------------------------------------------------
 
     def guard_hooks_with(self, region: Callable[[], AbstractContextManager[None]] | None) -> None:
@@ -238,19 +244,12 @@ class PluginHost:
         """How to call the hook's built-in implementations, and the hook's caller for every
         other plugin (``None`` when no other plugin implements it)."""
         if hook not in self._callers:
-            builtins = self._pm.builtins
-            adapters = [(n, self._pm.get_plugin(n)) for n in self.origins]
-            others = [a for n, a in adapters if n not in builtins]
-            mine = [a for n, a in adapters if n in builtins]
-            theirs = self._pm.subset_hook_caller(hook, remove_plugins=mine)
-            self._callers[hook] = (
-                _direct(self._pm.subset_hook_caller(hook, remove_plugins=others), self.debug),
-                theirs if theirs.get_hookimpls() else None,
-            )
+            self._callers[hook] = self._pm.split(hook, debug=self.debug)
         return self._callers[hook]
 
     def _call(self, hook: str, kwargs: dict[str, Any]) -> Any:
-        return self._calls(lambda: getattr(self._pm.hook, hook)(**kwargs))
+        caller = self._pm.caller(hook)
+        return self._calls(lambda: caller(**kwargs))
 
     def notify(self, hook: str, **kwargs: Any) -> None:
         """Call every implementation of a notification hook; one that raises is reported.
@@ -280,8 +279,8 @@ class PluginHost:
 
         token = STEP_ERRORS.set(errors)
         try:
-            caller = self._pm.hook.checkpoints_run_step
-            if not caller.get_hookimpls():
+            caller = self._pm.wrappers()
+            if caller is None:
                 # No wrapper: what call_extra would do, without building a hook
                 # implementation (an inspect of ``recorded``) for every step.
                 return recorded()
@@ -329,7 +328,7 @@ class PluginHost:
 
     def blocked(self) -> list[str]:
         """Names in ``checkpoints.disable_plugins``, whether or not such a plugin exists."""
-        return [name for name, plugin in self._pm.list_name_plugin() if plugin is None]
+        return self._pm.blocked()
 
     def unknown_blocked(self) -> list[str]:
         """Names in ``checkpoints.disable_plugins`` that match no plugin of any source, built-in,
@@ -345,23 +344,6 @@ class PluginHost:
 
         installed = {ep.name for ep in entry_points(group=hookspecs.PROJECT)}
         return [name for name in candidates if name not in installed]
-
-
-def _direct(caller: Any, traced: bool) -> Callable[..., None]:
-    """Call the implementations of a subset hook caller as pluggy calls them (in its order,
-    each with the arguments it names), without pluggy's per-call work: the built-ins are told
-    of every step, and that work costs more than their own. pluggy's path where it matters:
-    with ``--debug`` tracing (its monitors time each call) or a wrapper among them."""
-    impls = caller.get_hookimpls()
-    if traced or any(impl.wrapper or impl.hookwrapper for impl in impls):
-        return caller  # type: ignore[no-any-return]  # pluggy's HookCaller, untyped here
-    calls = [(impl.function, tuple(impl.argnames)) for impl in reversed(impls)]
-
-    def call(**kwargs: Any) -> None:
-        for function, names in calls:
-            function(*[kwargs[name] for name in names])
-
-    return call
 
 
 def _import(dotted: str, source: str) -> ModuleType:

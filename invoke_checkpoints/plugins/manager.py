@@ -5,27 +5,19 @@ from __future__ import annotations
 
 import inspect
 import re
+import time
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from ..errors import CheckpointError
 from . import hookspecs
-from .isolation import Adapter, Hook, Isolation, hooks_of
+from .direct import HOOKS, RESULT_TYPES, WRAPPED, PluginError
+from .isolation import Adapter, Hook, Isolation, hooks_of, trace
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
 
 __all__ = ["HOOKS", "Manager", "PluginError"]
-
-#: What a hook must return when it returns anything at all (``None`` is always allowed).
-_RESULT_TYPES: dict[str, type] = {
-    "checkpoints_should_skip_step": str,
-    "checkpoints_environment": dict,
-}
-HOOKS = frozenset(name for name in vars(hookspecs) if name.startswith("checkpoints_"))
-#: The one hook that takes wrappers (around a step's execution), and only wrappers.
-_WRAPPED = "checkpoints_run_step"
-
-
-class PluginError(CheckpointError):
-    """A plugin could not be imported, or it does not fit the hook specifications."""
 
 
 class Manager(pluggy.PluginManager):
@@ -59,7 +51,7 @@ class Manager(pluggy.PluginManager):
         self.requested.add(name)
         if plugin is None or self.is_blocked(name) or self.name_of(plugin) is not None:
             return None  # the same plugin named by several sources is registered once
-        hooks = hooks_of(self, plugin, _RESULT_TYPES, self._firstresult)
+        hooks = hooks_of(self, plugin, RESULT_TYPES, self._firstresult)
         problem = _mistake(plugin, hooks)
         if problem:
             raise PluginError(f"plugin {name!r} is invalid: {problem}")
@@ -80,6 +72,70 @@ class Manager(pluggy.PluginManager):
         """The name ``plugin`` itself (not its adapter) is registered under."""
         return next((n for n, p in self.originals.items() if p is plugin), None)
 
+    def trace_calls(self) -> None:
+        """``--debug``: one line per hook call, with its duration (pluggy's monitors)."""
+        started: list[float] = []  # a stack: a plugin may call a hook from a hook
+
+        def before(hook: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+            started.append(time.perf_counter())
+
+        def after(
+            outcome: pluggy.Result[Any],
+            hook: str,
+            impls: Sequence[pluggy.HookImpl],
+            kwargs: Mapping[str, Any],
+        ) -> None:
+            took = (time.perf_counter() - started.pop()) * 1000
+            if not impls:
+                trace(f"{hook}: no implementations")
+            else:
+                count = f"{len(impls)} implementation{'s' if len(impls) > 1 else ''}"
+                trace(f"{hook}: {count} ({took:.2f} ms)")
+
+        self.add_hookcall_monitoring(before, after)
+
+    def blocked(self) -> list[str]:
+        """Names in ``checkpoints.disable_plugins``, whether or not such a plugin exists."""
+        return [name for name, plugin in self.list_name_plugin() if plugin is None]
+
+    def split(self, hook: str, *, debug: bool) -> tuple[Callable[..., Any], Any]:
+        """How to call the hook's built-in implementations, and the hook's caller for every
+        other plugin (``None`` when no other plugin implements it)."""
+        adapters = [(name, self.get_plugin(name)) for name in self.originals]
+        others = [adapter for name, adapter in adapters if name not in self.builtins]
+        mine = [adapter for name, adapter in adapters if name in self.builtins]
+        theirs = self.subset_hook_caller(hook, remove_plugins=mine)
+        return (
+            _direct(self.subset_hook_caller(hook, remove_plugins=others), debug),
+            theirs if theirs.get_hookimpls() else None,
+        )
+
+    def caller(self, hook: str) -> Callable[..., Any]:
+        """Calls every implementation of ``hook`` (pluggy's hook caller)."""
+        return getattr(self.hook, hook)  # type: ignore[no-any-return]  # pluggy's HookCaller
+
+    def wrappers(self) -> pluggy.HookCaller | None:
+        """The caller of the ``checkpoints_run_step`` wrappers; ``None`` when there is none."""
+        caller: pluggy.HookCaller = self.hook.checkpoints_run_step
+        return caller if caller.get_hookimpls() else None
+
+
+def _direct(caller: pluggy.HookCaller, traced: bool) -> Callable[..., Any]:
+    """Call the implementations of a subset hook caller as pluggy calls them (in its order,
+    each with the arguments it names), without pluggy's per-call work: the built-ins are told
+    of every step, and that work costs more than their own. pluggy's path where it matters:
+    with ``--debug`` tracing (its monitors time each call) or a wrapper among them."""
+    impls = caller.get_hookimpls()
+    if traced or any(impl.wrapper or impl.hookwrapper for impl in impls):
+        return caller
+    calls = [(impl.function, tuple(impl.argnames)) for impl in reversed(impls)]
+
+    def call(**kwargs: Any) -> None:
+        for function, names in calls:
+            function(*[kwargs[name] for name in names])
+
+    return call
+
 
 def _is_wrapper(hook: Hook) -> bool:
     return bool(hook.opts.get("wrapper") or hook.opts.get("hookwrapper"))
@@ -87,14 +143,14 @@ def _is_wrapper(hook: Hook) -> bool:
 
 def _mistake(plugin: object, hooks: list[Hook]) -> str | None:
     """What makes ``plugin`` unusable, found at registration rather than at the first call."""
-    wrappers = sorted(h.attribute for h in hooks if _is_wrapper(h) and h.name != _WRAPPED)
+    wrappers = sorted(h.attribute for h in hooks if _is_wrapper(h) and h.name != WRAPPED)
     if wrappers:
         return (
-            f"hook wrappers are supported only for {_WRAPPED} ({', '.join(wrappers)}); "
+            f"hook wrappers are supported only for {WRAPPED} ({', '.join(wrappers)}); "
             "use a plain @hookimpl"
         )
-    if any(h.name == _WRAPPED and not _is_wrapper(h) for h in hooks):
-        return f"{_WRAPPED} takes only wrappers: @hookimpl(wrapper=True) and a function that yields"
+    if any(h.name == WRAPPED and not _is_wrapper(h) for h in hooks):
+        return f"{WRAPPED} takes only wrappers: @hookimpl(wrapper=True) and a function that yields"
     if inspect.isclass(plugin):
         unbound = [
             h.attribute
