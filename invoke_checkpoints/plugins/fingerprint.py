@@ -7,7 +7,6 @@ successful completion in any earlier run of the workflow. File contents are hash
 
 from __future__ import annotations
 
-import hashlib
 import json
 import marshal
 from typing import TYPE_CHECKING, Any
@@ -29,14 +28,31 @@ __all__ = [
     "code_hash",
     "compute",
     "explain_change",
+    "sha256_hex",
     "step_code_hash",
 ]
+
+if TYPE_CHECKING:
+    from hashlib import sha256
+else:
+    # CPython's own C SHA-256, the one hashlib falls back on: the same digests without importing
+    # hashlib (~2-3 ms of every run's start: it loads OpenSSL's and blake2's modules and builds
+    # every algorithm's constructor) for the short texts hashed at each step. Files' contents,
+    # where OpenSSL's is several times faster, are hashed with hashlib (``HashCache``).
+    try:
+        from _sha256 import sha256  # Python <= 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256  # Python 3.12+
+        except ImportError:  # a build without the built-in hashes
+            from hashlib import sha256
 
 _CHUNK = 1 << 20
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 digest of ``data`` in hex (``hashlib.sha256(data).hexdigest()``)."""
+    return sha256(data).hexdigest()
 
 
 class HashCache:
@@ -52,6 +68,8 @@ class HashCache:
         entry = self._entries.get(key)
         if isinstance(entry, list) and entry[:2] == [st.st_size, st.st_mtime_ns]:
             return str(entry[2])
+        import hashlib
+
         h = hashlib.sha256()
         with file.open("rb") as f:
             while chunk := f.read(_CHUNK):
@@ -80,10 +98,10 @@ def code_hash(task: Task[Any]) -> str:
     """Hash of the task body's source (its bytecode when the source is not available)."""
     body = task.body
     try:
-        return _sha256(function_source(body).encode())
+        return sha256_hex(function_source(body).encode())
     except (OSError, TypeError):
         code = getattr(body, "__code__", None)
-        return _sha256(marshal.dumps(code) if code is not None else repr(body).encode())
+        return sha256_hex(marshal.dumps(code) if code is not None else repr(body).encode())
 
 
 def step_code_hash(task: Task[Any]) -> str:
@@ -93,7 +111,7 @@ def step_code_hash(task: Task[Any]) -> str:
     chain = _chain(task, depth=0)
     if len(chain) == 1:
         return str(chain[0])  # the task's own code_hash, already computed by _chain
-    return _sha256(json.dumps(chain, default=repr).encode())
+    return sha256_hex(json.dumps(chain, default=repr).encode())
 
 
 def _chain(task: Task[Any], depth: int) -> list[Any]:
@@ -122,7 +140,7 @@ class Fingerprint:
     @classmethod
     def of(cls, files: dict[str, str], args: str, code: str) -> Fingerprint:
         blob = json.dumps({"files": files, "args": args, "code": code}, sort_keys=True)
-        return cls(files, args, code, _sha256(blob.encode()))
+        return cls(files, args, code, sha256_hex(blob.encode()))
 
     def to_dict(self) -> dict[str, Any]:
         return {"digest": self.digest, "files": self.files, "args": self.args, "code": self.code}
@@ -132,7 +150,7 @@ def compute(
     root: Path, patterns: tuple[str, ...], args: dict[str, Any], task: Task[Any], cache: HashCache
 ) -> Fingerprint:
     files = {rel: cache.digest(root / rel, rel) for rel in expand(root, patterns)}
-    args_hash = _sha256(json.dumps(args, sort_keys=True, default=repr).encode())
+    args_hash = sha256_hex(json.dumps(args, sort_keys=True, default=repr).encode())
     return Fingerprint.of(files, args_hash, step_code_hash(task))
 
 

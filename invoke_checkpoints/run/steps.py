@@ -18,7 +18,7 @@ from ..store.records import StepState
 from ..store.vocabulary import RunStatus, StepStatus, now_precise, utcnow
 from .context import StepInfo
 from .isolation import CallLedger, StartPoint
-from .naming import step_signature
+from .naming import Signatures
 from .outcomes import (
     bounded,
     clean_text,
@@ -65,9 +65,7 @@ class StepExecutor:
         #: The config steps run with (Invoke's, with the checkpoint runner).
         self.config = config
         self._remainder = remainder
-        self.plugins = plugins
-        self.recorder = recorder
-        self.run = run
+        self.plugins, self.recorder, self.run = plugins, recorder, run
         self.guard = SignalGuard()
         #: The ``running`` state of each step executing now (its child pid goes there).
         self._running: dict[int, StepState] = {}
@@ -81,6 +79,7 @@ class StepExecutor:
         self.ran = CallLedger()
         #: Where the workflow started: every step starts there again (``restored()``).
         self.start = StartPoint()
+        self.signatures = Signatures(recorder.definition.steps, recorder.done)
 
     # -- announcing --------------------------------------------------------------------------
 
@@ -139,7 +138,7 @@ class StepExecutor:
                 started_at_epoch=epoch,
                 attempts=count + 1,
                 previous_attempts=earlier,
-                signature=step_signature(spec),
+                signature=self.signatures.of(spec),
             )
             # Written only if the step is still running 0.1 s from now (or starts a command).
             self.recorder.running(state)
