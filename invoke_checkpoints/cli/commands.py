@@ -299,7 +299,8 @@ def plugins_command(c: Context, definition: WorkflowDefinition) -> None:
     with _user_errors(definition, c):
         _, _, plugins = _setup(c, definition)
         rows = plugins.describe()
-        width = max(len(name) for name, _ in rows)
+        # Every plugin may be disabled (built-ins included): no active one to measure.
+        width = max((len(name) for name, _ in rows), default=0)
         for name, origin in rows:
             print(f"{name:<{width}}  {origin}")
         for name in plugins.blocked():

@@ -111,6 +111,8 @@ class PluginHost:
         if autoload:
             self._load_entry_points()
         for dotted in plugins:
+            if self._pm.has_plugin(dotted) and dotted in self._pm.builtins:
+                raise _taken(dotted, "config checkpoints.plugins", "built-in")
             if self._pm.has_plugin(dotted) or self._pm.is_blocked(dotted):
                 continue
             module = _import(dotted, "config checkpoints.plugins")
@@ -143,6 +145,8 @@ class PluginHost:
         return pm
 
     def _register(self, plugin: object, name: str, origin: str) -> None:
+        if name in self.origins and self.get_plugin(name) is not plugin:
+            raise _taken(name, origin, self.origins[name])  # pluggy's words: a dict's repr
         try:
             registered = self._pm.register(plugin, name)
         except NeedsPluggy:  # from the registry: this plugin is pluggy's to register
@@ -344,6 +348,12 @@ class PluginHost:
 
         installed = {ep.name for ep in entry_points(group=hookspecs.PROJECT)}
         return [name for name in candidates if name not in installed]
+
+
+def _taken(name: str, source: str, holder: str) -> PluginError:
+    """A plugin named as an already registered, different plugin is (a user's reporter.py)."""
+    held = "the built-in plugin" if holder == "built-in" else f"the plugin from {holder}"
+    return PluginError(f"{source}: plugin name {name!r} is taken by {held}; rename the module")
 
 
 def _import(dotted: str, source: str) -> ModuleType:

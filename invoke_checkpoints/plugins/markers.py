@@ -92,9 +92,11 @@ class _SpecMarker:
 if TYPE_CHECKING:
     from pluggy import HookimplMarker, HookspecMarker
 else:
-    # Named as pluggy names its markers (``type(hookimpl).__name__``, reprs).
-    _ImplMarker.__name__ = _ImplMarker.__qualname__ = "HookimplMarker"
-    _SpecMarker.__name__ = _SpecMarker.__qualname__ = "HookspecMarker"
+    # Named as pluggy names its markers (``type(hookimpl).__name__``, reprs, and the
+    # TypeError of a mistaken option, which names ``__call__``'s qualified name).
+    for _marker, _name in ((_ImplMarker, "HookimplMarker"), (_SpecMarker, "HookspecMarker")):
+        _marker.__name__ = _marker.__qualname__ = _name
+        _marker.__call__.__qualname__ = f"{_name}.__call__"
     HookimplMarker, HookspecMarker = _ImplMarker, _SpecMarker
 
 hookspec = HookspecMarker(PROJECT)
