@@ -110,3 +110,14 @@ def test_a_mistaken_hookimpl_option_names_the_public_marker() -> None:
         "HookimplMarker.__call__() got an unexpected keyword argument 'firstresult'",
         "HookspecMarker.__call__() got an unexpected keyword argument 'tryfirst'",
     ]
+
+
+def test_a_configured_plugin_naming_a_built_in_itself_is_accepted(project: Project) -> None:
+    """``checkpoints.plugins: [smart]`` with no module of that name names the built-in that is
+    registered anyway: the run goes on as before, with the built-in listed once."""
+    project.write(TASKS)
+    _configure(project, plugins=["smart"])
+    ran = project.run("workflow")
+    assert ran.code == 0, ran.err
+    listed = project.run("workflow.plugins")
+    assert [line.split()[0] for line in listed.out.splitlines()].count("smart") == 1

@@ -111,7 +111,9 @@ class PluginHost:
         if autoload:
             self._load_entry_points()
         for dotted in plugins:
-            if self._pm.has_plugin(dotted) and dotted in self._pm.builtins:
+            if dotted in self._pm.builtins and self._pm.has_plugin(dotted) and _module(dotted):
+                # A module of the user's named like a built-in (their reporter.py); naming the
+                # built-in itself, with no such module, still just names what is registered.
                 raise _taken(dotted, "config checkpoints.plugins", "built-in")
             if self._pm.has_plugin(dotted) or self._pm.is_blocked(dotted):
                 continue
@@ -354,6 +356,16 @@ def _taken(name: str, source: str, holder: str) -> PluginError:
     """A plugin named as an already registered, different plugin is (a user's reporter.py)."""
     held = "the built-in plugin" if holder == "built-in" else f"the plugin from {holder}"
     return PluginError(f"{source}: plugin name {name!r} is taken by {held}; rename the module")
+
+
+def _module(name: str) -> bool:
+    """Whether an importable module has this (dot-free, built-in) name; nothing is imported."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _import(dotted: str, source: str) -> ModuleType:
