@@ -24,13 +24,33 @@ __all__ = ["PROJECT", "hookimpl", "hookspec"]
 PROJECT = "invoke_checkpoints"
 
 
-class _ImplMarker:
-    """pluggy's ``HookimplMarker``, as pluggy 1.3-1.7 define it."""
+class _Marker:
+    """What both markers share: the project name, and marking a function now or later."""
 
     __slots__ = ("project_name",)
+    _SUFFIX = ""
 
     def __init__(self, project_name: str) -> None:
         self.project_name = project_name
+
+    def _mark(self, function: Any, opts: dict[str, Any], error: str | None = None) -> Any:
+        """Mark ``function``, or return what marks one; ``error``: raised (ValueError) when a
+        function is marked, as pluggy raises it."""
+
+        def mark(func: Any) -> Any:
+            if error is not None:
+                raise ValueError(error)
+            setattr(func, self.project_name + self._SUFFIX, dict(opts))
+            return func
+
+        return mark if function is None else mark(function)
+
+
+class _ImplMarker(_Marker):
+    """pluggy's ``HookimplMarker``, as pluggy 1.3-1.7 define it."""
+
+    __slots__ = ()
+    _SUFFIX = "_impl"
 
     def __call__(
         self,
@@ -42,29 +62,23 @@ class _ImplMarker:
         specname: str | None = None,
         wrapper: bool = False,
     ) -> Any:
-        def mark(func: Any) -> Any:
-            opts = {
-                "wrapper": wrapper,
-                "hookwrapper": hookwrapper,
-                "optionalhook": optionalhook,
-                "tryfirst": tryfirst,
-                "trylast": trylast,
-                "specname": specname,
-            }
-            setattr(func, self.project_name + "_impl", opts)
-            return func
-
-        return mark if function is None else mark(function)
+        opts = {
+            "wrapper": wrapper,
+            "hookwrapper": hookwrapper,
+            "optionalhook": optionalhook,
+            "tryfirst": tryfirst,
+            "trylast": trylast,
+            "specname": specname,
+        }
+        return self._mark(function, opts)
 
 
-class _SpecMarker:
+class _SpecMarker(_Marker):
     """pluggy's ``HookspecMarker``, as pluggy 1.5-1.7 define it (older ones ignore the
     ``warn_on_impl_args`` key)."""
 
-    __slots__ = ("project_name",)
-
-    def __init__(self, project_name: str) -> None:
-        self.project_name = project_name
+    __slots__ = ()
+    _SUFFIX = "_spec"
 
     def __call__(
         self,
@@ -74,19 +88,14 @@ class _SpecMarker:
         warn_on_impl: Warning | None = None,
         warn_on_impl_args: Any = None,
     ) -> Any:
-        def mark(func: Any) -> Any:
-            if historic and firstresult:
-                raise ValueError("cannot have a historic firstresult hook")
-            opts = {
-                "firstresult": firstresult,
-                "historic": historic,
-                "warn_on_impl": warn_on_impl,
-                "warn_on_impl_args": warn_on_impl_args,
-            }
-            setattr(func, self.project_name + "_spec", opts)
-            return func
-
-        return mark if function is None else mark(function)
+        opts = {
+            "firstresult": firstresult,
+            "historic": historic,
+            "warn_on_impl": warn_on_impl,
+            "warn_on_impl_args": warn_on_impl_args,
+        }
+        error = "cannot have a historic firstresult hook" if historic and firstresult else None
+        return self._mark(function, opts, error)
 
 
 if TYPE_CHECKING:
