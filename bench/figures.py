@@ -61,6 +61,9 @@ class Params:
     #: P7 is a ratio of two ~0.35 s commands: 41 rounds bring the standard error of its median
     #: from ~0.04 (21 rounds) to ~0.02 (bootstrap of round 5's samples).
     p7_reps: int = 41
+    #: Before each round (untimed): ``sync``, then wait for a second without disk I/O
+    #: (``measure.settle_disk``), so that no command pays for the disk work of the one before.
+    settle: bool = True
 
 
 FULL = Params()
@@ -85,6 +88,7 @@ SMOKE = Params(
     p7_steps=6,
     p7_fail=3,
     p7_reps=1,
+    settle=False,
 )
 
 

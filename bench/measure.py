@@ -26,6 +26,7 @@ __all__ = [
     "run_cases",
     "run_measured",
     "run_once",
+    "settle_disk",
 ]
 
 
@@ -137,10 +138,14 @@ class Case:
 
 
 def run_cases(
-    cases: Sequence[Case], env: dict[str, str], progress: Callable[[str], None]
+    cases: Sequence[Case],
+    env: dict[str, str],
+    progress: Callable[[str], None],
+    settle: Callable[[], object] | None = None,
 ) -> dict[str, Case]:
     """Warm every case up, then time them interleaved (round after round), so that load from
-    other processes on the machine drifts over all of them alike rather than over one."""
+    other processes on the machine drifts over all of them alike rather than over one;
+    ``settle`` (untimed) before each round."""
     for case in cases:
         for _ in range(case.warmups):
             if case.prepare is not None:
@@ -150,6 +155,8 @@ def run_cases(
         case._snapshot()
     rounds = max((c.reps for c in cases), default=0)
     for n in range(rounds):
+        if settle is not None:
+            settle()
         progress(f"round {n + 1}/{rounds}")
         for case in cases:
             if len(case.samples) < case.reps:
@@ -160,6 +167,29 @@ def run_cases(
                 case.rss_kib.append(rss)
                 case._reset()
     return {c.key: c for c in cases}
+
+
+def settle_disk(path: Path, quiet: float = 1.0, limit: float = 60.0) -> float:
+    """Flush every dirty page (``sync``), then wait until the disk holding ``path`` has done no
+    I/O for ``quiet`` seconds (its ``/sys/dev/block/MAJ:MIN/stat`` unchanged; at most ``limit``
+    seconds); the seconds it took. Without this, the disk's work left by earlier commands (the
+    writeback of runs made with fsync off, the discards of deleted files on a disk mounted with
+    ``discard``) lands on whichever command comes next: in round 6 a harness run started right
+    after another one's 100,000 files were deleted timed its 300-step workflows 30% slower."""
+    started = time.monotonic()
+    os.sync()
+    st = os.stat(path)
+    stat = Path(f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}/stat")
+    try:
+        last, since = stat.read_text(), time.monotonic()
+    except OSError:
+        return time.monotonic() - started  # not Linux, or no such device: sync alone
+    while time.monotonic() - since < quiet and time.monotonic() - started < limit:
+        time.sleep(0.1)
+        now = stat.read_text()
+        if now != last:
+            last, since = now, time.monotonic()
+    return time.monotonic() - started
 
 
 def _fsync_dir(path: Path) -> None:

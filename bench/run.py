@@ -63,6 +63,7 @@ from bench.measure import (
     run_cases,
     run_measured,
     run_once,
+    settle_disk,
 )
 from bench.others import measure_others
 from bench.projects import (
@@ -306,6 +307,13 @@ def measure(
     table = needs(p)
     want = {key for figure in selected for key in table[figure]}
     half = max(p.raw_writes // 2, 1)
+    settled: list[float] = []
+
+    def settle() -> None:
+        settled.append(settle_disk(workdir))
+
+    _progress("waiting for the disk to settle")
+    settle()
     _progress("raw durable writes (1/2)")
     raw = raw_durable_write_ms(workdir / "raw", half)
     _progress("setting up projects")
@@ -321,7 +329,7 @@ def measure(
         *_m1_cases(workdir, p, want),
     ]
     _progress(f"timing {len(cases)} commands, interleaved")
-    timed = run_cases(cases, env, _progress)
+    timed = run_cases(cases, env, _progress, settle if p.settle else None)
     _progress("raw durable writes (2/2)")
     raw += raw_durable_write_ms(workdir / "raw", half)
     raw_ms = statistics.median(raw)
@@ -333,6 +341,7 @@ def measure(
         statistics.median(raw[:half]),
         statistics.median(raw[half:]),
     ]
+    doc["details"]["settle_seconds"] = {"total": sum(settled), "first": settled[0]}
     if "resume_many" in timed:
         doc["details"]["P3_latest_ms"] = _latest_ms(workdir / "resume_many" / ".checkpoints")
     doc["others"] = (
