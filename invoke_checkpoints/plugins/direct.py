@@ -37,6 +37,7 @@ __all__ = [
     "WRAPPED",
     "NeedsPluggy",
     "PluginError",
+    "Plugins",
     "Registry",
 ]
 
@@ -164,17 +165,29 @@ def _marked(value: object) -> bool:
         return True
 
 
-class Registry:
-    """The built-in plugins of a host that has not needed pluggy (yet)."""
+class Plugins:
+    """What the host asks of either registry (this one, or pluggy's manager in manager.py)
+    about the plugins themselves, not their adapters."""
 
-    def __init__(self, isolation: Isolation) -> None:
-        self._isolation = isolation
-        #: Plugin name -> the plugin itself, in registration order.
+    def __init__(self) -> None:
+        #: Plugin name -> the plugin itself (not its adapter), in registration order.
         self.originals: dict[str, object] = {}
         #: Every name ``register`` was asked for, registered or not.
         self.requested: set[str] = set()
-        #: Names of the built-in plugins.
+        #: Names of the built-in plugins (called first, in the calling thread).
         self.builtins: set[str] = set()
+
+    def name_of(self, plugin: object) -> str | None:
+        """The name ``plugin`` itself (not its adapter) is registered under."""
+        return next((n for n, p in self.originals.items() if p is plugin), None)
+
+
+class Registry(Plugins):
+    """The built-in plugins of a host that has not needed pluggy (yet)."""
+
+    def __init__(self, isolation: Isolation) -> None:
+        super().__init__()
+        self._isolation = isolation
         #: Every ``register`` call, in order (replayed into pluggy's manager).
         self.asked: list[tuple[object, str]] = []
         self._blocked: dict[str, None] = {}
@@ -192,9 +205,6 @@ class Registry:
 
     def has_plugin(self, name: str) -> bool:
         return name in self.originals
-
-    def name_of(self, plugin: object) -> str | None:
-        return next((n for n, p in self.originals.items() if p is plugin), None)
 
     def register(self, plugin: object, name: str) -> str | None:
         """As ``Manager.register``; raises :class:`NeedsPluggy` for a plugin pluggy must see."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from . import hookspecs
-from .direct import HOOKS, RESULT_TYPES, WRAPPED, PluginError
+from .direct import HOOKS, RESULT_TYPES, WRAPPED, PluginError, Plugins
 from .isolation import Adapter, Hook, Isolation, hooks_of, trace
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["HOOKS", "Manager", "PluginError"]
 
 
-class Manager(pluggy.PluginManager):
+class Manager(pluggy.PluginManager, Plugins):
     """pluggy's manager, registering an isolating :class:`Adapter` in place of each plugin.
 
     ``register`` is the extension point pluggy documents for subclasses (pytest's manager
@@ -35,12 +35,7 @@ class Manager(pluggy.PluginManager):
         self._firstresult = frozenset(
             n for n, opts in specs.items() if opts and opts["firstresult"]
         )
-        #: Plugin name -> the plugin itself (pluggy holds its adapter), in registration order.
-        self.originals: dict[str, object] = {}
-        #: Every name ``register`` was asked for, registered or not.
-        self.requested: set[str] = set()
-        #: Names of the built-in plugins (called first, in the calling thread).
-        self.builtins: set[str] = set()
+        Plugins.__init__(self)  # pluggy's __init__ does not chain to it
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         """Register ``plugin`` through an adapter; ``None`` if blocked or already registered.
@@ -67,10 +62,6 @@ class Manager(pluggy.PluginManager):
             adapter.registered(caller.get_hookimpls())
         self.originals[name] = plugin
         return name
-
-    def name_of(self, plugin: object) -> str | None:
-        """The name ``plugin`` itself (not its adapter) is registered under."""
-        return next((n for n, p in self.originals.items() if p is plugin), None)
 
     def trace_calls(self) -> None:
         """``--debug``: one line per hook call, with its duration (pluggy's monitors)."""
